@@ -1,0 +1,36 @@
+"""Engine and session factory built from settings; nothing is created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+
+def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
+    connect_args: dict[str, object] = {"application_name": "fairshelf"}
+    if not settings.db_prepared_statements:
+        # PgBouncer in transaction mode cannot keep server-side prepared statements between transactions.
+        connect_args["prepare_threshold"] = None
+    options: dict[str, object] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "connect_args": connect_args,
+    }
+    options.update(overrides)
+    return create_async_engine(settings.sqlalchemy_url, **options)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
+    """Litestar dependency: one session per request, rolled back if the handler did not commit."""
+    async with state.sessionmaker() as session:
+        yield session

@@ -1,0 +1,27 @@
+"""The development mailbox: every message the app sent, readable in the browser. Absent in production."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.mail.models import Email
+from app.mail.service import recent
+from app.web.errors import NotFound
+
+
+@get("/dev/mail", cache=False)
+async def mailbox(db: AsyncSession) -> Template:
+    return Template(template_name="mail/mailbox.html", context={"emails": await recent(db)})
+
+
+@get("/dev/mail/{email_id:int}", cache=False)
+async def message(db: AsyncSession, email_id: int) -> Template:
+    email = await db.get(Email, email_id)
+    if email is None:
+        raise NotFound("There is no message with that number.")
+    return Template(template_name="mail/message.html", context={"email": email})
+
+
+DEV_ROUTES = [mailbox, message]

@@ -1,0 +1,98 @@
+"""create_app(settings) builds the whole web application; nothing happens at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app.accounts import routes as accounts_routes
+from app.accounts.auth import session_middleware
+from app.accounts.passwords import Passwords
+from app.accounts.service import Accounts
+from app.db.engine import make_engine, make_sessionmaker, provide_db
+from app.home import routes as home_routes
+from app.mail import routes as mail_routes
+from app.mail.service import Mailer
+from app.settings import Settings
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.flash import write_flash_cookie
+from app.web.observability import Metrics, health, metrics_endpoint, metrics_middleware
+from app.web.security import add_security_headers
+from app.web.templating import STATIC, make_environment
+
+
+def provide_accounts(state: State) -> Accounts:
+    return state.accounts
+
+
+def create_app(settings: Settings) -> Litestar:
+    settings.check()
+    env = make_environment(settings)
+    engine = make_engine(settings)
+    mailer = Mailer(settings, env)
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "sessionmaker": make_sessionmaker(engine),
+            "accounts": Accounts(settings, Passwords(settings), mailer),
+            "metrics": Metrics(),
+        }
+    )
+
+    routes: list[Any] = [
+        *home_routes.ROUTES,
+        *accounts_routes.ROUTES,
+        health,
+        metrics_endpoint,
+        create_static_files_router(path="/static", directories=[STATIC], name="static", include_in_schema=False),
+    ]
+    if settings.dev_mailbox and settings.mode != "production":
+        routes += mail_routes.DEV_ROUTES
+
+    async def dispose_engine() -> None:
+        await engine.dispose()
+
+    return Litestar(
+        route_handlers=routes,
+        state=state,
+        dependencies={
+            "db": Provide(provide_db),
+            "accounts": Provide(provide_accounts, sync_to_thread=False),
+        },
+        middleware=[metrics_middleware, DefineMiddleware(session_middleware)],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="fairshelf_csrf",
+            header_name="x-csrf-token",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+        ),
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
+        plugins=[HTMXPlugin()],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_send=[add_security_headers, write_flash_cookie],
+        on_shutdown=[dispose_engine],
+        logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
+        openapi_config=None,
+        debug=settings.debug,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Entry point for the ASGI server (granian --factory)."""
+    from app.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)

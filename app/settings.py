@@ -1,0 +1,135 @@
+"""Settings read from the environment (and an optional .env file) into one object passed to create_app."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+
+Mode = Literal["development", "test", "production"]
+ROOT = Path(__file__).resolve().parent.parent
+WEAK_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development", "fairshelf"}
+
+
+class InsecureSettings(RuntimeError):
+    """Production settings that must not be used; the message names every problem."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: Mode = "development"
+    debug: bool = False
+    secret_key: str = "development-only-secret-key-not-for-production"
+    base_url: str = "http://127.0.0.1:8000"
+    # Unset in development: `python -m app dev` starts an embedded PostgreSQL and fills this in.
+    database_url: str = ""
+    # Turn off server-side prepared statements when PostgreSQL sits behind PgBouncer in transaction mode.
+    db_prepared_statements: bool = True
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
+    var_dir: Path = ROOT / "var"
+    # Mail: SMTP when smtp_host is set; otherwise the development mailbox at /dev/mail keeps the messages.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "Fairshelf <hello@fairshelf.localhost>"
+    dev_mailbox: bool = True
+    # Proxies whose X-Forwarded-For we believe (Caddy on the same host by default).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    session_idle_days: int = 7
+    session_absolute_days: int = 30
+    # Argon2id cost, at or above OWASP's minimum (m=19 MiB, t=2, p=1).
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    worker_concurrency: int = 4
+    worker_lease_seconds: int = 60
+    worker_poll_seconds: float = 5.0
+    web_workers: int = 1
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.mode == "production" or self.base_url.startswith("https://")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
+        url = self.database_url
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @property
+    def libpq_url(self) -> str:
+        """The database URL without a driver name, for psycopg and libpq tools."""
+        return "postgresql://" + self.sqlalchemy_url.removeprefix("postgresql+psycopg://")
+
+    def problems(self) -> list[str]:
+        """What makes these settings unfit for production (empty when fine or not in production)."""
+        if self.mode != "production":
+            return []
+        found = []
+        if self.secret_key.lower() in WEAK_SECRETS or len(self.secret_key) < 32 or "development" in self.secret_key:
+            found.append("SECRET_KEY is missing or weak: set at least 32 random characters")
+        if self.debug:
+            found.append("DEBUG is on: turn it off in production")
+        if self.dev_mailbox or not self.smtp_host:
+            found.append("the development mailbox is enabled: set SMTP_HOST and DEV_MAILBOX=false")
+        if not self.database_url:
+            found.append("DATABASE_URL is not set")
+        if not self.base_url.startswith("https://"):
+            found.append("BASE_URL must be an https:// address in production")
+        return found
+
+    def check(self) -> Settings:
+        problems = self.problems()
+        if problems:
+            raise InsecureSettings("Refusing to start in production: " + "; ".join(problems) + ".")
+        return self
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = ROOT / ".env") -> Settings:
+        """Build settings from `environ` (default os.environ) over the optional .env file."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            raw = values.get(f.name.upper())
+            if raw is None:
+                continue
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            if kind == "bool":
+                kwargs[f.name] = _bool(raw)
+            elif kind == "int":
+                kwargs[f.name] = int(raw)
+            elif kind == "float":
+                kwargs[f.name] = float(raw)
+            elif kind == "Path":
+                kwargs[f.name] = Path(raw)
+            elif kind.startswith("tuple"):
+                kwargs[f.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
+            else:
+                kwargs[f.name] = raw
+        mode = kwargs.get("mode", "development")
+        if mode not in ("development", "test", "production"):
+            raise InsecureSettings(f"MODE must be development, test or production, not {mode!r}.")
+        if mode == "production" and "dev_mailbox" not in kwargs:
+            kwargs["dev_mailbox"] = False
+        return cls(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,94 @@
+"""/health and /metrics, and the middleware that times every request by route."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.worker.queue import queue_stats
+
+
+class Metrics:
+    """The app's Prometheus metrics, on a registry of its own (one per app, so tests can build many)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("fairshelf_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram(
+            "fairshelf_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
+        )
+        self.pool = Gauge("fairshelf_db_pool_connections", "Database pool connections", ["state"], registry=self.registry)
+        self.jobs = Gauge("fairshelf_jobs", "Jobs waiting or running", ["kind", "state"], registry=self.registry)
+        self.job_age = Gauge("fairshelf_jobs_oldest_due_seconds", "Age of the oldest due job", ["kind"],
+                             registry=self.registry)
+
+
+def metrics_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            metrics: Metrics = scope["app"].state.metrics
+            route = scope.get("path_template") or "unmatched"
+            metrics.requests.labels(scope["method"], route, str(status)).inc()
+            metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+@get("/health", cache=False, include_in_schema=False)
+async def health(request: Request[Any, Any, Any], db: AsyncSession) -> Response[dict[str, Any]]:
+    """Liveness and readiness: 200 when the database answers, 503 when it does not; degraded parts listed."""
+    checks: dict[str, str] = {}
+    try:
+        await db.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"down: {type(exc).__name__}"
+    healthy = checks["database"] == "ok"
+    body = {"status": "ok" if healthy else "down", "checks": checks}
+    return Response(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
+
+
+@get("/metrics", cache=False, include_in_schema=False)
+async def metrics_endpoint(request: Request[Any, Any, Any], db: AsyncSession) -> Response[bytes]:
+    metrics: Metrics = request.app.state.metrics
+    pool = request.app.state.engine.pool
+    metrics.pool.labels("size").set(pool.size())
+    metrics.pool.labels("checked_out").set(pool.checkedout())
+    metrics.pool.labels("overflow").set(max(pool.overflow(), 0))
+    metrics.jobs.clear()
+    metrics.job_age.clear()
+    for kind, state, count, age in await queue_stats(db):
+        metrics.jobs.labels(kind, state).set(count)
+        if state == "queued":
+            metrics.job_age.labels(kind).set(age)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST,
+                    headers={"cache-control": "no-store"})
