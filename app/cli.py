@@ -45,14 +45,15 @@ def serve() -> None:
 
 @cli.command()
 @click.option("--jobs", "extra", multiple=True, help="Import more job modules (module path with a JOBS dict).")
-def worker(extra: tuple[str, ...]) -> None:
+@click.option("--burst", is_flag=True, help="Exit once no job is due and none is running.")
+def worker(extra: tuple[str, ...], burst: bool) -> None:
     """Run background jobs until stopped."""
     from app.worker.registry import collect
     from app.worker.runner import run_worker
 
     settings = _settings().check()
     handlers, periodic = collect(extra)
-    run_worker(settings, handlers, periodic)
+    run_worker(settings, handlers, periodic, burst=burst)
 
 
 @cli.command()

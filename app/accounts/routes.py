@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import sessions
 from app.accounts.auth import clear_cookie, current_user, requires_login, with_session
@@ -19,6 +20,7 @@ from app.accounts.forms import (
     safe_next,
 )
 from app.accounts.service import Accounts
+from app.db.engine import Db
 from app.web.errors import AppError, NotFound
 from app.web.flash import flash
 from app.web.forms import read_form
@@ -31,7 +33,7 @@ def _form_page(template: str, **context: Any) -> Template:
     return Template(template_name=template, context={"errors": {}, "form": {}, **context})
 
 
-async def _start_session(request: Req, db: AsyncSession, user_id: int, target: str) -> Response[Any]:
+async def _start_session(request: Req, db: Db, user_id: int, target: str) -> Response[Any]:
     """Open a fresh session (a new id every time: no fixation), end the one the browser had, and redirect."""
     settings = request.app.state.settings
     token = await sessions.create(db, user_id, settings, request.headers.get("user-agent", ""), client_ip(request))
@@ -50,7 +52,7 @@ async def signup_page(request: Req) -> Response[Any]:
 
 
 @post("/signup", opt={"form_template": "accounts/signup.html"})
-async def signup(request: Req, db: AsyncSession, accounts: Accounts) -> Response[Any]:
+async def signup(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
     form = SignupForm.parse(await read_form(request))
     user = await accounts.signup(db, form)
     flash(request, f"Welcome to Fairshelf, {user.display_name}! We sent a confirmation link to {user.email}.")
@@ -58,7 +60,7 @@ async def signup(request: Req, db: AsyncSession, accounts: Accounts) -> Response
 
 
 @post("/signup/check-username")
-async def check_username_available(request: Req, db: AsyncSession, accounts: Accounts) -> Template:
+async def check_username_available(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Template:
     """Inline validation on blur: is this username well-formed and free?"""
     username, problem = await accounts.username_problem(db, (await read_form(request)).get("username", ""))
     return Template(template_name="accounts/_username_check.html",
@@ -67,14 +69,14 @@ async def check_username_available(request: Req, db: AsyncSession, accounts: Acc
 
 
 @get("/login", name="login")
-async def login_page(request: Req, next: str = "/") -> Response[Any]:
+async def login_page(request: Req, next: FromQuery[str] = "/") -> Response[Any]:
     if current_user(request):
         return Redirect(safe_next(next), status_code=303)
     return _form_page("accounts/login.html", form={"next": safe_next(next)})
 
 
 @post("/login", opt={"form_template": "accounts/login.html"})
-async def login(request: Req, db: AsyncSession, accounts: Accounts) -> Response[Any]:
+async def login(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
     form = LoginForm.parse(await read_form(request))
     user = await accounts.authenticate(db, form, client_ip(request))
     flash(request, f"Welcome back, {user.display_name}.")
@@ -82,7 +84,7 @@ async def login(request: Req, db: AsyncSession, accounts: Accounts) -> Response[
 
 
 @post("/logout")
-async def logout(request: Req, db: AsyncSession) -> Response[Any]:
+async def logout(request: Req, db: Db) -> Response[Any]:
     settings = request.app.state.settings
     token = request.cookies.get(sessions.cookie_name(settings))
     if token:
@@ -95,7 +97,7 @@ async def logout(request: Req, db: AsyncSession) -> Response[Any]:
 
 
 @get("/account", guards=[requires_login])
-async def account_page(request: Req, db: AsyncSession) -> Template:
+async def account_page(request: Req, db: Db) -> Template:
     user = current_user(request)
     assert user is not None
     return Template(
@@ -110,7 +112,7 @@ async def change_password_page() -> Template:
 
 
 @post("/account/password", guards=[requires_login], opt={"form_template": "accounts/change_password.html"})
-async def change_password(request: Req, db: AsyncSession, accounts: Accounts) -> Response[Any]:
+async def change_password(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
     user = current_user(request)
     assert user is not None
     form = ChangePasswordForm.parse(await read_form(request))
@@ -120,7 +122,7 @@ async def change_password(request: Req, db: AsyncSession, accounts: Accounts) ->
 
 
 @post("/account/sessions/end-others", guards=[requires_login])
-async def end_other_sessions(request: Req, db: AsyncSession) -> Response[Any]:
+async def end_other_sessions(request: Req, db: Db) -> Response[Any]:
     user = current_user(request)
     assert user is not None
     ended = await sessions.end_others(db, user.id, keep_session_id=user.session_id)
@@ -130,7 +132,7 @@ async def end_other_sessions(request: Req, db: AsyncSession) -> Response[Any]:
 
 
 @post("/account/sessions/{session_id:int}/end", guards=[requires_login])
-async def end_session(request: Req, db: AsyncSession, session_id: int) -> Response[Any]:
+async def end_session(request: Req, db: Db, session_id: FromPath[int]) -> Response[Any]:
     user = current_user(request)
     assert user is not None
     if not await sessions.end_one(db, user.id, session_id):
@@ -141,7 +143,7 @@ async def end_session(request: Req, db: AsyncSession, session_id: int) -> Respon
 
 
 @post("/account/verify/resend", guards=[requires_login])
-async def resend_verification(request: Req, db: AsyncSession, accounts: Accounts) -> Response[Any]:
+async def resend_verification(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
     user = current_user(request)
     assert user is not None
     await accounts.send_verification(db, user.id)
@@ -151,7 +153,7 @@ async def resend_verification(request: Req, db: AsyncSession, accounts: Accounts
 
 
 @get("/verify-email")
-async def verify_email(request: Req, db: AsyncSession, accounts: Accounts, token: str = "") -> Response[Any]:
+async def verify_email(request: Req, db: Db, accounts: NamedDependency[Accounts], token: FromQuery[str] = "") -> Response[Any]:
     await accounts.verify_email(db, token)
     await db.commit()
     flash(request, "Thanks — your email address is confirmed.")
@@ -164,7 +166,7 @@ async def forgot_password_page() -> Template:
 
 
 @post("/forgot-password", opt={"form_template": "accounts/forgot_password.html"})
-async def forgot_password(request: Req, db: AsyncSession, accounts: Accounts) -> Response[Any]:
+async def forgot_password(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
     form = ForgotPasswordForm.parse(await read_form(request))
     await accounts.request_password_reset(db, form.email)
     await db.commit()
@@ -174,7 +176,7 @@ async def forgot_password(request: Req, db: AsyncSession, accounts: Accounts) ->
 
 
 @get("/reset-password")
-async def reset_password_page(db: AsyncSession, accounts: Accounts, token: str = "") -> Template:
+async def reset_password_page(db: Db, accounts: NamedDependency[Accounts], token: FromQuery[str] = "") -> Template:
     try:
         await accounts.check_reset_token(db, token)
     except AppError as exc:
@@ -183,7 +185,7 @@ async def reset_password_page(db: AsyncSession, accounts: Accounts, token: str =
 
 
 @post("/reset-password", opt={"form_template": "accounts/reset_password.html"})
-async def reset_password(request: Req, db: AsyncSession, accounts: Accounts) -> Response[Any]:
+async def reset_password(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
     form = ResetPasswordForm.parse(await read_form(request))
     try:
         await accounts.reset_password(db, form)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.settings import Settings
@@ -34,3 +35,7 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     """Litestar dependency: one session per request, rolled back if the handler did not commit."""
     async with state.sessionmaker() as session:
         yield session
+
+
+# How handlers ask for the request's database session.
+Db = NamedDependency[AsyncSession]

@@ -16,8 +16,8 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import Db
 from app.worker.queue import queue_stats
 
 
@@ -64,7 +64,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
 
 
 @get("/health", cache=False, include_in_schema=False)
-async def health(request: Request[Any, Any, Any], db: AsyncSession) -> Response[dict[str, Any]]:
+async def health(request: Request[Any, Any, Any], db: Db) -> Response[dict[str, Any]]:
     """Liveness and readiness: 200 when the database answers, 503 when it does not; degraded parts listed."""
     checks: dict[str, str] = {}
     try:
@@ -78,7 +78,7 @@ async def health(request: Request[Any, Any, Any], db: AsyncSession) -> Response[
 
 
 @get("/metrics", cache=False, include_in_schema=False)
-async def metrics_endpoint(request: Request[Any, Any, Any], db: AsyncSession) -> Response[bytes]:
+async def metrics_endpoint(request: Request[Any, Any, Any], db: Db) -> Response[bytes]:
     metrics: Metrics = request.app.state.metrics
     pool = request.app.state.engine.pool
     metrics.pool.labels("size").set(pool.size())

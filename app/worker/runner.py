@@ -40,6 +40,8 @@ class Worker:
     handlers: dict[str, JobHandler]
     periodic: list[Periodic] = field(default_factory=list)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
+    # Burst mode: stop once nothing is due and nothing is running (tests, benchmarks, draining by hand).
+    burst: bool = False
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -65,7 +67,9 @@ class Worker:
                 if loop.time() - last_housekeeping >= self.settings.worker_poll_seconds:
                     last_housekeeping = loop.time()
                     await self._housekeeping(sessionmaker)
-                await self._fill(sessionmaker, resources)
+                claimed = await self._fill(sessionmaker, resources)
+                if self.burst and not claimed and not self._running:
+                    break
                 await self._sleep()
         finally:
             listener.cancel()
@@ -85,20 +89,24 @@ class Worker:
         except Exception:  # the database may be restarting; the next round tries again
             log.exception("worker housekeeping failed")
 
-    async def _fill(self, sessionmaker: async_sessionmaker[AsyncSession], resources: WorkerResources) -> None:
+    async def _fill(self, sessionmaker: async_sessionmaker[AsyncSession], resources: WorkerResources) -> int:
+        """Claim due jobs up to the concurrency limit; returns how many were claimed."""
         kinds = list(self.handlers)
+        claimed = 0
         while len(self._running) < self.settings.worker_concurrency and not self._stop.is_set():
             try:
                 async with sessionmaker() as session:
                     job = await queue.claim(session, self.worker_id, self.settings.worker_lease_seconds, kinds)
             except Exception:
                 log.exception("claiming a job failed")
-                return
+                break
             if job is None:
-                return
+                break
+            claimed += 1
             task = asyncio.create_task(self._execute(job, sessionmaker, resources))
             self._running.add(task)
             task.add_done_callback(self._finished)
+        return claimed
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -169,11 +177,13 @@ class Worker:
             heartbeat.cancel()
 
 
-def run_worker(settings: Settings, handlers: dict[str, JobHandler], periodic: list[Periodic]) -> None:
-    """Run a worker until SIGINT or SIGTERM, then let running jobs finish."""
+def run_worker(settings: Settings, handlers: dict[str, JobHandler], periodic: list[Periodic], *,
+               burst: bool = False) -> None:
+    """Run a worker until SIGINT or SIGTERM (or, in burst mode, until the queue is empty), then let running
+    jobs finish."""
 
     async def main() -> None:
-        worker = Worker(settings, handlers, periodic)
+        worker = Worker(settings, handlers, periodic, burst=burst)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
