@@ -26,7 +26,7 @@ from app.mail.service import Mailer
 from app.settings import Settings
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.flash import write_flash_cookie
-from app.web.observability import Metrics, health, metrics_endpoint, metrics_middleware
+from app.web.observability import Metrics, count_unrouted, health, metrics_endpoint, metrics_middleware
 from app.web.security import add_security_headers
 from app.web.templating import STATIC, make_environment
 
@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> Litestar:
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        before_send=[add_security_headers, write_flash_cookie],
+        before_send=[add_security_headers, write_flash_cookie, count_unrouted],
         on_shutdown=[dispose_engine],
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         openapi_config=None,

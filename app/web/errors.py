@@ -94,9 +94,10 @@ def _is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-def _toast(status: int, message: str, headers: dict[str, str]) -> Response[None]:
+def _toast(status: int, message: str, headers: dict[str, str]) -> Response[bytes]:
     trigger = json.dumps({"toast": {"level": "error", "message": message}})
-    return Response(None, status_code=status, headers={**headers, "HX-Trigger": trigger, "HX-Reswap": "none"})
+    return Response(b"", status_code=status, media_type="text/plain",
+                    headers={**headers, "HX-Trigger": trigger, "HX-Reswap": "none"})
 
 
 def error_response(request: Request[Any, Any, Any], status: int, message: str, headers: dict[str, str] | None = None,
@@ -129,7 +130,7 @@ def handle_app_error(request: Request[Any, Any, Any], exc: AppError) -> Response
 def login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
     target = "/login?next=" + quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     if _is_htmx(request):
-        return Response(None, status_code=200, headers={"HX-Redirect": target})
+        return Response(b"", status_code=200, media_type="text/plain", headers={"HX-Redirect": target})
     return Redirect(target, status_code=303)
 
 

@@ -56,11 +56,17 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_wrapper)
         finally:
             metrics: Metrics = scope["app"].state.metrics
-            route = scope.get("path_template") or "unmatched"
+            route = scope.get("path_template", "unmatched")
             metrics.requests.labels(scope["method"], route, str(status)).inc()
             metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
 
     return middleware
+
+
+async def count_unrouted(message: Message, scope: Scope) -> None:
+    """before_send hook: count responses to paths no route matched (route middleware never sees them)."""
+    if message["type"] == "http.response.start" and "path_template" not in scope:
+        scope["app"].state.metrics.requests.labels(scope.get("method", "?"), "unmatched", str(message["status"])).inc()
 
 
 @get("/health", cache=False, include_in_schema=False)

@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -41,6 +42,11 @@ def timeago(value: datetime | None) -> str:
     return "just now"
 
 
+def viewer(request: Any) -> Any:
+    """The signed-in person, or None (also on pages, like a 404, that no route's middleware saw)."""
+    return request.scope.get("user")
+
+
 def make_environment(settings: Settings, directory: Path = TEMPLATES) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
@@ -53,6 +59,7 @@ def make_environment(settings: Settings, directory: Path = TEMPLATES) -> jinja2.
     env.globals.update(
         static_url=static_url,
         get_flashes=get_flashes,
+        viewer=viewer,
         site_name="Fairshelf",
         base_url=settings.base_url,
         mode=settings.mode,

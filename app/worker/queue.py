@@ -209,7 +209,7 @@ async def queue_stats(session: AsyncSession) -> list[tuple[str, str, int, float]
         text(
             """
             SELECT kind, state, count(*) AS n,
-                   coalesce(extract(epoch FROM now() - min(run_at)) FILTER (WHERE run_at <= now()), 0) AS age
+                   coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now())), 0) AS age
             FROM jobs WHERE state IN ('queued', 'running') GROUP BY kind, state
             """
         )

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from litestar import get
+from litestar.testing import TestClient
+
+from app.main import create_app
+from tests.conftest import ROOT, make_settings, sign_up
+
+
+def test_home_page_renders_with_security_headers(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "0%" in response.text and "<main" in response.text
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_no_inline_script_or_style_in_pages(client):
+    for path in ("/", "/signup", "/login", "/forgot-password"):
+        html = client.get(path).text
+        assert "<script>" not in html and "<style" not in html and " style=" not in html, path
+        assert 'hx-headers=\'{"X-CSRF-Token": "' in html
+
+
+def test_unknown_page_is_a_full_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "There is nothing at this address." in response.text and "<nav" in response.text
+
+
+def test_htmx_errors_become_toasts(client):
+    response = client.get("/no/such/page", headers={"HX-Request": "true"})
+    assert response.status_code == 404
+    assert response.headers["hx-reswap"] == "none"
+    assert '"toast"' in response.headers["hx-trigger"] and "nothing at this address" in response.headers["hx-trigger"]
+    assert response.content == b""
+
+
+def test_wrong_method_is_a_405_page(client):
+    response = client.put("/login", headers={"x-csrf-token": "x"})
+    assert response.status_code in (403, 405)
+    assert client.get("/logout").status_code == 405
+
+
+def test_unexpected_errors_are_a_500_page_without_details(settings):
+    @get("/boom")
+    async def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    app = create_app(settings)
+    app.register(boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+        assert response.status_code == 500
+        assert "something broke on our side" in response.text and "secret internals" not in response.text
+        toast = client.get("/boom", headers={"HX-Request": "true"})
+        assert toast.status_code == 500 and "something broke on our side" in toast.headers["hx-trigger"]
+
+
+def test_health_reports_the_database(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_health_reports_a_dead_database(database_url):
+    broken = make_settings(database_url.replace("/fairshelf_test", "/no_such_database"))
+    with TestClient(create_app(broken)) as client:
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["status"] == "down"
+
+
+def test_metrics_count_requests_by_route_and_show_the_queue(client):
+    sign_up(client, "metric_one")  # queues a verification email job
+    client.get("/")
+    client.get("/no/such/page")
+    text = client.get("/metrics").text
+    assert 'fairshelf_http_requests_total{method="GET",route="/",status="200"}' in text
+    assert 'route="unmatched",status="404"' in text
+    assert 'fairshelf_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/"}' in text
+    assert 'fairshelf_jobs{kind="mail.send",state="queued"} 1.0' in text
+    assert 'fairshelf_db_pool_connections{state="size"}' in text
+
+
+def test_static_files_and_vendored_htmx(client):
+    page = client.get("/").text
+    assert "/static/vendor/htmx/htmx-2.0.11.min.js?v=" in page
+    js = client.get("/static/vendor/htmx/htmx-2.0.11.min.js")
+    assert js.status_code == 200 and 'version:"2.0.11"' in js.text
+    assert (ROOT / "static/vendor/htmx/LICENSE").read_text().startswith("Zero-Clause BSD")
+    assert client.get("/static/css/app.css").status_code == 200
+
+
+def test_dev_mailbox_exists_in_development_only(client, database_url):
+    assert client.get("/dev/mail").status_code == 200
+    production = make_settings(
+        database_url, mode="production", secret_key="k" * 48, base_url="https://fairshelf.example",
+        dev_mailbox=False, smtp_host="smtp.example",
+    )
+    with TestClient(create_app(production), base_url="https://fairshelf.example") as prod:
+        assert prod.get("/dev/mail").status_code == 404
+        assert "Development mailbox" not in prod.get("/").text
+
+
+def test_flash_message_shows_once(client):
+    sign_up(client, "flash_one", display_name="Flash One")
+    assert "Welcome to Fairshelf, Flash One!" in client.get("/account").text
+    assert "Welcome to Fairshelf" not in client.get("/account").text
+
+
+def test_forged_flash_cookie_is_ignored(client):
+    client.cookies.set("fairshelf_flash", "W1siZXJyb3IiLCJoYWNrZWQiXV0.forged", domain="testserver.local")
+    assert "hacked" not in client.get("/").text
