@@ -1,0 +1,3 @@
+"""Benchmarks are run by hand (see README.md), never collected by pytest."""
+
+collect_ignore_glob = ["*.py"]

@@ -1,0 +1,11 @@
+-- wrk reporter: after the run, print one machine-readable line (prefixed WRK_JSON) for run_foundation.py.
+-- Latencies are in microseconds, as wrk measures them (closed loop: each connection waits for its answer).
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,"read_errors":%d,' ..
+    '"write_errors":%d,"timeouts":%d,"non_2xx_3xx":%d,"mean_us":%.1f,"p50_us":%d,"p90_us":%d,' ..
+    '"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.timeout, e.status,
+    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
