@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +23,22 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A throwaway PostgreSQL server (or the one named by TEST_DATABASE_ADMIN_URL)."""
+def pg_admin_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server (or the one named by TEST_DATABASE_ADMIN_URL).
+
+    Its directory is our own rather than pytest's tmp_path: pytest keeps those private (0700) and prunes old
+    ones, which the server's own system user (when tests run as root) and concurrent runs trip over.
+    """
     if url := os.environ.get("TEST_DATABASE_ADMIN_URL"):
-        return url
-    return embedded.start(tmp_path_factory.mktemp("pg") / "data", delete_on_exit=True)
+        yield url
+        return
+    parent = Path(tempfile.mkdtemp(prefix="fairshelf-pg-"))
+    parent.chmod(0o755)
+    try:
+        yield embedded.start(parent / "data", delete_on_exit=True)
+    finally:
+        embedded.stop(parent / "data")
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

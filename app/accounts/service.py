@@ -80,7 +80,7 @@ class Accounts:
         """The user for these credentials; the same message (and about the same time) whether or not it exists."""
         identifier = form.identifier.lower()
         account_key, ip_key = f"login:account:{identifier}", f"login:ip:{ip}"
-        wait = await throttle.register_attempt(db, [account_key, ip_key])
+        wait = await throttle.register_attempt(db, counted=[account_key], checked=[ip_key])
         if wait:
             raise Throttled(f"Too many login attempts. Try again in {_duration(wait)}.", wait)
         user = await db.scalar(
@@ -88,13 +88,14 @@ class Accounts:
         )
         ok, rehash = await self.passwords.verify(user.password_hash if user else None, form.password)
         if not ok or user is None:
+            await throttle.record_failure(db, [ip_key])
             raise FormInvalid(
                 {"password": "That email or username and password do not match."},
                 {"identifier": form.identifier, "next": form.next},
             )
         if rehash:
             user.password_hash = rehash
-        await throttle.forgive(db, reset_keys=[account_key], decrement_keys=[ip_key])
+        await throttle.forgive(db, [account_key])
         return user
 
     async def change_password(self, db: AsyncSession, user_id: int, form: ChangePasswordForm) -> User:

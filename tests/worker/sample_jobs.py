@@ -16,14 +16,20 @@ from sqlalchemy import text
 from app.worker.queue import JobContext, PermanentJobError
 
 TABLES = (
-    "CREATE TABLE IF NOT EXISTS job_effects (job_id bigint NOT NULL, attempt int NOT NULL, worker text NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS job_starts (job_id bigint NOT NULL, attempt int NOT NULL, worker text NOT NULL, "
-    "started_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    (
+        "CREATE TABLE IF NOT EXISTS job_effects (job_id bigint NOT NULL, attempt int NOT NULL,"
+        " worker text NOT NULL)"
+    ),
+    (
+        "CREATE TABLE IF NOT EXISTS job_starts (job_id bigint NOT NULL, attempt int NOT NULL,"
+        " worker text NOT NULL, started_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+    ),
 )
 
 # Both read the worker holding the job from the jobs row itself, so a test sees which process ran it.
-_START = text("INSERT INTO job_starts (job_id, attempt, worker) SELECT id, :attempt, locked_by FROM jobs WHERE id = :id")
-_EFFECT = text("INSERT INTO job_effects (job_id, attempt, worker) SELECT id, :attempt, locked_by FROM jobs WHERE id = :id")
+_HOLDER = "SELECT id, :attempt, locked_by FROM jobs WHERE id = :id"
+_START = text(f"INSERT INTO job_starts (job_id, attempt, worker) {_HOLDER}")
+_EFFECT = text(f"INSERT INTO job_effects (job_id, attempt, worker) {_HOLDER}")
 
 
 async def _record_start(ctx: JobContext) -> None:
@@ -37,7 +43,7 @@ async def _write_effect(ctx: JobContext) -> None:
 
 
 async def record_effect(ctx: JobContext) -> None:
-    """Sleep `sleep` seconds (only on the first `sleep_attempts` attempts, when given), then write the effect."""
+    """Sleep `sleep` seconds (on the first `sleep_attempts` tries only, if given), then write the effect."""
     await _record_start(ctx)
     payload = ctx.job.payload
     if ctx.job.attempts <= payload.get("sleep_attempts", ctx.job.attempts):
@@ -46,7 +52,7 @@ async def record_effect(ctx: JobContext) -> None:
 
 
 async def flaky(ctx: JobContext) -> None:
-    """Write the effect, then fail on the first `fail_times` attempts (so a failed attempt's write must vanish)."""
+    """Write the effect, then fail on the first `fail_times` attempts (whose writes must vanish)."""
     await _record_start(ctx)
     await _write_effect(ctx)
     if ctx.job.attempts <= int(ctx.job.payload.get("fail_times", 0)):

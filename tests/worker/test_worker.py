@@ -10,7 +10,16 @@ import time
 import psycopg
 
 from app.worker.runner import Worker
-from tests.worker.helpers import Workers, enqueue, job, listening_workers, wait_for
+from tests.worker.helpers import (
+    Workers,
+    enqueue,
+    fast_forward,
+    job,
+    listening_workers,
+    scalar,
+    seconds_until_run,
+    wait_for,
+)
 from tests.worker.sample_jobs import JOBS
 
 SAMPLE = ("--jobs", "tests.worker.sample_jobs")
@@ -35,15 +44,7 @@ def starts(db: psycopg.Connection) -> list[tuple[int, int, str]]:
     return db.execute("SELECT job_id, attempt, worker FROM job_starts ORDER BY job_id, attempt").fetchall()
 
 
-def fast_forward(db: psycopg.Connection, job_id: int) -> None:
-    db.execute("UPDATE jobs SET run_at = now() WHERE id = %s", (job_id,))
-
-
-def seconds_until_run(db: psycopg.Connection, job_id: int) -> float:
-    return float(db.execute("SELECT extract(epoch FROM run_at - now()) FROM jobs WHERE id = %s", (job_id,)).fetchone()[0])
-
-
-# --- the Worker class, in this process -------------------------------------------------------------------------
+# --- the Worker class, in this process ------------------------------------------------------------
 
 
 def test_a_job_runs_once_and_its_writes_commit_with_its_completion(settings, db):
@@ -99,6 +100,29 @@ def test_a_job_that_keeps_failing_stops_after_max_attempts(settings, db):
     assert len(starts(db)) == 2 and effects(db) == []
 
 
+def test_a_run_that_lost_its_lease_is_discarded(settings, db):
+    [job_id] = enqueue(settings, "test.effect", {"sleep": 1})
+
+    async def main() -> None:
+        worker = Worker(settings, JOBS, [], burst=True)
+        run = asyncio.create_task(worker.run())
+        async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as conn:
+            for _ in range(200):
+                if (await (await conn.execute("SELECT count(*) FROM job_starts")).fetchone())[0]:
+                    break
+                await asyncio.sleep(0.05)
+            # While it sleeps, another worker takes the job over (as after a reclaim of a lease that lapsed).
+            await conn.execute("UPDATE jobs SET locked_by = 'worker-b', attempts = attempts + 1, "
+                               "locked_until = now() + interval '1 minute' WHERE id = %s", (job_id,))
+        await asyncio.wait_for(run, timeout=20)
+
+    asyncio.run(main())
+    assert len(starts(db)) == 1
+    assert effects(db) == []  # its writes were rolled back: worker-b's run is the one that counts
+    row = job(db, job_id)
+    assert (row["state"], row["locked_by"], row["attempts"]) == ("running", "worker-b", 2)
+
+
 def test_a_job_of_an_unknown_kind_waits_for_a_worker_that_knows_it(settings, db):
     [job_id] = enqueue(settings, "test.not_registered")
     drain(settings)
@@ -106,10 +130,10 @@ def test_a_job_of_an_unknown_kind_waits_for_a_worker_that_knows_it(settings, db)
     assert (row["state"], row["attempts"]) == ("queued", 0)
 
 
-# --- real worker processes ------------------------------------------------------------------------------------
+# --- real worker processes ------------------------------------------------------------------------
 
 
-def test_a_worker_killed_mid_job_is_reclaimed_and_the_job_takes_effect_exactly_once(settings, db, workers: Workers):
+def test_a_worker_killed_mid_job_is_reclaimed_and_the_job_takes_effect_exactly_once(settings, db, workers):
     first = workers.start(*SAMPLE, WORKER_LEASE_SECONDS="1")
     [job_id] = enqueue(settings, "test.effect", {"sleep": 60, "sleep_attempts": 1})
     wait_for(lambda: starts(db), timeout=10, what="the first worker to start the job", alive=[first])
@@ -123,7 +147,7 @@ def test_a_worker_killed_mid_job_is_reclaimed_and_the_job_takes_effect_exactly_o
     assert job(db, job_id)["state"] == "running" and effects(db) == []
 
     second = workers.start(*SAMPLE, WORKER_LEASE_SECONDS="1")
-    wait_for(lambda: job(db, job_id)["state"] == "done", timeout=15, what="the job to be re-run", alive=[second])
+    wait_for(lambda: job(db, job_id)["state"] == "done", timeout=15, what="the re-run", alive=[second])
     row = job(db, job_id)
     assert row["attempts"] == 2
     [(_, attempt, holder)] = effects(db)
@@ -147,7 +171,7 @@ def test_two_workers_run_many_jobs_each_exactly_once(settings, db, workers: Work
     job_ids = enqueue(settings, "test.effect", {"sleep": 0.02}, count=200)
 
     def all_done() -> bool:
-        return db.execute("SELECT count(*) FROM jobs WHERE kind = 'test.effect' AND state = 'done'").fetchone()[0] == 200
+        return scalar(db, "SELECT count(*) FROM jobs WHERE kind = 'test.effect' AND state = 'done'") == 200
 
     wait_for(all_done, timeout=40, what="200 jobs to finish", alive=pair, interval=0.2)
     run = starts(db)
@@ -182,14 +206,14 @@ def test_notify_wakes_an_idle_worker_long_before_its_next_poll(settings, db, wor
 
 def test_burst_mode_runs_what_is_due_and_exits(settings, db, workers: Workers):
     job_ids = enqueue(settings, "test.effect", count=5)
-    [later] = enqueue(settings, "test.effect", run_at=db.execute("SELECT now() + interval '1 hour'").fetchone()[0])
+    [later] = enqueue(settings, "test.effect", run_at=scalar(db, "SELECT now() + interval '1 hour'"))
     started = time.monotonic()
     workers.burst(*SAMPLE, timeout=20)
     assert time.monotonic() - started < 15
     assert sorted(job_id for job_id, _, _ in effects(db)) == job_ids
     assert job(db, later)["state"] == "queued"
     # It also ran the periodic upkeep it scheduled on the way.
-    assert db.execute("SELECT count(*) FROM jobs WHERE kind LIKE '%purge%' AND state = 'done'").fetchone()[0] == 2
+    assert scalar(db, "SELECT count(*) FROM jobs WHERE kind LIKE '%%purge%%' AND state = 'done'") == 2
 
 
 def test_sigterm_lets_the_running_job_finish_before_the_worker_exits(settings, db, workers: Workers):
