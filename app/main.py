@@ -19,16 +19,30 @@ from app.accounts import routes as accounts_routes
 from app.accounts.auth import session_middleware
 from app.accounts.passwords import Passwords
 from app.accounts.service import Accounts
+from app.catalog import creator_routes, item_routes, public_routes
 from app.db.engine import make_engine, make_sessionmaker, provide_db
 from app.home import routes as home_routes
 from app.mail import routes as mail_routes
 from app.mail.service import Mailer
+from app.media import routes as media_routes
+from app.media.storage import LocalStorage, Storage, make_storage
+from app.media.storage_routes import MEDIA_ROUTES
 from app.settings import Settings
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.flash import write_flash_cookie
 from app.web.observability import Metrics, count_unrouted, health, metrics_endpoint, metrics_middleware
 from app.web.security import add_security_headers
 from app.web.templating import STATIC, make_environment
+
+
+def make_storage_from(settings: Settings) -> Storage:
+    return make_storage(
+        settings.storage, secret_key=settings.secret_key, local_root=settings.var_dir / "media",
+        s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region, s3_bucket=settings.s3_bucket,
+        s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
+        s3_public_endpoint_url=settings.s3_public_endpoint_url, s3_connect_timeout=settings.s3_connect_timeout,
+        s3_read_timeout=settings.s3_read_timeout, s3_max_attempts=settings.s3_max_attempts,
+    )
 
 
 def provide_accounts(state: State) -> Accounts:
@@ -40,6 +54,7 @@ def create_app(settings: Settings) -> Litestar:
     env = make_environment(settings)
     engine = make_engine(settings)
     mailer = Mailer(settings, env)
+    storage = make_storage_from(settings)
     state = State(
         {
             "settings": settings,
@@ -47,16 +62,23 @@ def create_app(settings: Settings) -> Litestar:
             "sessionmaker": make_sessionmaker(engine),
             "accounts": Accounts(settings, Passwords(settings), mailer),
             "metrics": Metrics(),
+            "storage": storage,
         }
     )
 
     routes: list[Any] = [
         *home_routes.ROUTES,
         *accounts_routes.ROUTES,
+        *creator_routes.ROUTES,
+        *item_routes.ROUTES,
+        *public_routes.ROUTES,
+        *media_routes.ROUTES,
         health,
         metrics_endpoint,
         create_static_files_router(path="/static", directories=[STATIC], name="static", include_in_schema=False),
     ]
+    if isinstance(storage, LocalStorage):
+        routes += MEDIA_ROUTES  # S3 serves its own signed URLs; local files are served here, Range included
     if settings.dev_mailbox and settings.mode != "production":
         routes += mail_routes.DEV_ROUTES
 
@@ -71,6 +93,7 @@ def create_app(settings: Settings) -> Litestar:
             "accounts": Provide(provide_accounts, sync_to_thread=False),
         },
         middleware=[metrics_middleware, DefineMiddleware(session_middleware)],
+        request_max_body_size=2 * 1024 * 1024,  # forms; the upload route streams under the tier's own limit
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="fairshelf_csrf",

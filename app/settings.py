@@ -55,6 +55,20 @@ class Settings:
     worker_lease_seconds: int = 60
     worker_poll_seconds: float = 5.0
     web_workers: int = 1
+    # The tier whose limits apply until a creator's chosen tier is paid for.
+    default_tier: str = "basic"
+    # Object storage: "local" keeps files under var/media and serves them through signed URLs; "s3" uses a bucket.
+    storage: str = "local"
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_bucket: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    # The address browsers use for signed links, when it differs from the one the app talks to.
+    s3_public_endpoint_url: str = ""
+    s3_connect_timeout: float = 3.0
+    s3_read_timeout: float = 10.0
+    s3_max_attempts: int = 3
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -89,6 +103,12 @@ class Settings:
             found.append("the development mailbox is enabled: set SMTP_HOST and DEV_MAILBOX=false")
         if not self.database_url:
             found.append("DATABASE_URL is not set")
+        if self.default_tier not in ("basic", "small_files", "big_files", "everything"):
+            found.append("DEFAULT_TIER must be basic, small_files, big_files or everything")
+        if self.storage not in ("local", "s3"):
+            found.append("STORAGE must be local or s3")
+        elif self.storage == "s3" and not self.s3_bucket:
+            found.append("STORAGE=s3 needs S3_BUCKET")
         if not self.base_url.startswith("https://"):
             found.append("BASE_URL must be an https:// address in production")
         return found

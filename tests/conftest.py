@@ -66,8 +66,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, var_dir=tmp_path / "var")
 
 
 @pytest.fixture

@@ -35,7 +35,8 @@ def session_middleware(app: ASGIApp) -> ASGIApp:
         async def clearing_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders.from_message(message)
-                if not any(v.startswith(sessions.cookie_name(settings) + "=") for v in headers.getall("set-cookie", [])):
+                name = sessions.cookie_name(settings) + "="
+                if not any(v.startswith(name) for v in headers.getall("set-cookie", [])):
                     headers.add("set-cookie", clear_cookie(settings).to_header(header=""))
             await send(message)
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Identity, MetaData, func
@@ -31,3 +32,11 @@ class IdMixin:
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: easy to read out and type
+
+
+def new_public_id(length: int = 12) -> str:
+    """An identifier for URLs that cannot be guessed or enumerated (60 random bits)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))

@@ -1,8 +1,13 @@
 """The import hub Alembic reads: every area's tables, on one metadata."""
 
 from app.accounts.models import ThrottleBucket, User, UserSession
+from app.catalog.models import Creator, Item, ItemVersion, Project
 from app.db.base import Base
 from app.mail.models import Email
+from app.media.models import Upload
 from app.worker.models import Job
 
-__all__ = ["Base", "Email", "Job", "ThrottleBucket", "User", "UserSession"]
+__all__ = [
+    "Base", "Creator", "Email", "Item", "ItemVersion", "Job", "Project", "ThrottleBucket", "Upload", "User",
+    "UserSession",
+]

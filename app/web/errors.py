@@ -122,7 +122,9 @@ def handle_app_error(request: Request[Any, Any, Any], exc: AppError) -> Response
         opt = request.route_handler.opt
         template = opt.get("form_partial") if _is_htmx(request) and opt.get("form_partial") else opt.get("form_template")
         if template:
-            context = {"errors": exc.errors, "form": exc.values, **opt.get("form_context", {})}
+            extra = opt.get("form_context", {})
+            # A callable builds context that depends on the request (settings, the person); it must not do I/O.
+            context = {"errors": exc.errors, "form": exc.values, **(extra(request) if callable(extra) else extra)}
             return Template(template_name=template, context=context, status_code=422)
     return error_response(request, exc.status_code, exc.message, exc.headers, exc.title)
 

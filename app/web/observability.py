@@ -78,8 +78,15 @@ async def health(request: Request[Any, Any, Any], db: Db) -> Response[dict[str, 
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"down: {type(exc).__name__}"
+    try:
+        await request.app.state.storage.check()
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"degraded: {exc}"[:200]
+    # Without the database nothing works; without object storage browsing and buying still do.
     healthy = checks["database"] == "ok"
-    body = {"status": "ok" if healthy else "down", "checks": checks}
+    status = "down" if not healthy else "ok" if checks["storage"] == "ok" else "degraded"
+    body = {"status": status, "checks": checks}
     return Response(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
 

@@ -12,6 +12,7 @@ import jinja2
 
 from app.settings import ROOT, Settings
 from app.web.flash import get_flashes
+from app.web.text import format_money, human_size
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -47,6 +48,14 @@ def viewer(request: Any) -> Any:
     return request.scope.get("user")
 
 
+def choices(objects: Any, value: str | None = None, label: str | None = None,
+            empty: str | None = None) -> list[tuple[str, str]]:
+    """(value, label) pairs for a <select>: from plain strings, or from objects' attributes."""
+    pairs = [(str(getattr(o, value)) if value else str(o), str(getattr(o, label)) if label else str(o))
+             for o in objects]
+    return ([("", empty)] if empty is not None else []) + pairs
+
+
 def make_environment(settings: Settings, directory: Path = TEMPLATES) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
@@ -60,9 +69,12 @@ def make_environment(settings: Settings, directory: Path = TEMPLATES) -> jinja2.
         static_url=static_url,
         get_flashes=get_flashes,
         viewer=viewer,
+        choices=choices,
         site_name="Fairshelf",
         base_url=settings.base_url,
         mode=settings.mode,
     )
     env.filters["timeago"] = timeago
+    env.filters["filesize"] = human_size
+    env.filters["money"] = format_money
     return env

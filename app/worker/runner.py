@@ -19,6 +19,8 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.engine import make_engine, make_sessionmaker
+from app.main import make_storage_from
+from app.media.storage import Storage
 from app.settings import Settings
 from app.worker import queue
 from app.worker.queue import ClaimedJob, JobContext, JobHandler, Periodic, PermanentJobError
@@ -28,10 +30,11 @@ log = logging.getLogger("fairshelf.worker")
 
 @dataclass(slots=True)
 class WorkerResources:
-    """Shared things jobs need: the settings and a way to open more database sessions."""
+    """Shared things jobs need: the settings, a way to open more database sessions, the object storage."""
 
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
+    storage: Storage
 
 
 @dataclass
@@ -55,7 +58,7 @@ class Worker:
     async def run(self) -> None:
         engine = make_engine(self.settings, pool_size=self.settings.worker_concurrency + 2)
         sessionmaker = make_sessionmaker(engine)
-        resources = WorkerResources(self.settings, sessionmaker)
+        resources = WorkerResources(self.settings, sessionmaker, make_storage_from(self.settings))
         listener = asyncio.create_task(self._listen())
         log.info("worker %s started: %d job kinds, concurrency %d", self.worker_id, len(self.handlers),
                  self.settings.worker_concurrency)

@@ -17,4 +17,29 @@
   document.body.addEventListener("htmx:sendError", function () {
     showToast({ level: "error", message: "Could not reach Fairshelf. Check your connection and try again." });
   });
+
+  // Uploads: refuse a too-large file before sending a byte, and show the browser's upload progress.
+  document.body.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+    var file = input.files && input.files[0];
+    var tooBig = file && file.size > Number(input.dataset.maxBytes);
+    input.setCustomValidity(tooBig ? "This file is larger than the " + input.dataset.maxLabel + " your tier allows per file." : "");
+    if (tooBig) input.reportValidity();
+  });
+  document.body.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest && event.target.closest(".upload-form");
+    var bar = form && form.querySelector(".upload-progress");
+    if (!bar || !event.detail.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round((100 * event.detail.loaded) / event.detail.total);
+    bar.textContent = bar.value + "%";
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target.closest && event.target.closest(".upload-form");
+    if (!form) return;
+    var bar = form.querySelector(".upload-progress");
+    if (bar) { bar.hidden = true; bar.value = 0; }
+    if (event.detail.successful) form.reset();
+  });
 })();

@@ -63,7 +63,23 @@ def test_unexpected_errors_are_a_500_page_without_details(settings):
 def test_health_reports_the_database(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+
+
+def test_health_reports_unreachable_storage_as_degraded_not_down(database_url, tmp_path):
+    from socket import socket
+
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    broken = make_settings(database_url, var_dir=tmp_path, storage="s3", s3_bucket="media",
+                           s3_endpoint_url=f"http://127.0.0.1:{closed}", s3_access_key="x", s3_secret_key="y")
+    with TestClient(create_app(broken)) as client:
+        response = client.get("/health")
+        assert response.status_code == 200, "object storage being down must not take the site out of rotation"
+        body = response.json()
+        assert body["status"] == "degraded" and body["checks"]["database"] == "ok"
+        assert body["checks"]["storage"].startswith("degraded")
 
 
 def test_health_reports_a_dead_database(database_url):

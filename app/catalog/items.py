@@ -1,0 +1,243 @@
+"""Items: the draft wizard's steps, versions, publishing and the other status changes, and reading them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import User
+from app.catalog.forms import DetailsForm, NewItemForm, PricingForm, VersionForm
+from app.catalog.models import VERSIONED_TYPES, Creator, Item, ItemVersion, Project
+from app.db.base import new_public_id
+from app.media.models import Upload
+from app.web.errors import Conflict, FormInvalid, NotFound
+from app.web.text import render_markdown
+
+STEPS = ("details", "files", "pricing", "publish")
+PUBLIC_STATUSES = ("published", "unlisted")
+
+
+async def create_draft(db: AsyncSession, creator: Creator, form: NewItemForm) -> Item:
+    project = await owned_project(db, creator.user_id, form.project) if form.project else None
+    item = Item(public_id=new_public_id(), creator_id=creator.user_id, type=form.type, currency=creator.currency,
+                project_id=project.id if project else None, wizard_step="details")
+    db.add(item)
+    await db.flush()
+    if item.type in VERSIONED_TYPES:
+        db.add(ItemVersion(item_id=item.id, label="1.0"))
+        await db.flush()
+    return item
+
+
+async def owned_item(db: AsyncSession, creator_id: int, public_id: str, *, for_update: bool = False) -> Item:
+    """The creator's own item; anyone else's (or a deleted one) is simply not found."""
+    query = select(Item).where(Item.public_id == public_id, Item.creator_id == creator_id, Item.deleted_at.is_(None))
+    item = await db.scalar(query.with_for_update() if for_update else query)
+    if item is None:
+        raise NotFound("There is no such item among yours.")
+    return item
+
+
+async def public_id_of(db: AsyncSession, item_id: int | None) -> str:
+    return await db.scalar(select(Item.public_id).where(Item.id == item_id)) or ""
+
+
+async def owned_project(db: AsyncSession, creator_id: int, public_id: str) -> Project:
+    project = await db.scalar(select(Project).where(Project.public_id == public_id, Project.creator_id == creator_id))
+    if project is None:
+        raise FormInvalid({"project": "Pick one of your projects."})
+    return project
+
+
+async def _unique_slug(db: AsyncSession, item: Item, wanted: str, typed: bool) -> str:
+    """`wanted` if free among the creator's items; a derived slug gets -2, -3 … instead of an error."""
+    base = wanted or "untitled"
+    for n in range(1, 200):
+        slug = base if n == 1 else f"{base[:75]}-{n}"
+        taken = await db.scalar(
+            select(Item.id).where(Item.creator_id == item.creator_id, Item.slug == slug, Item.id != item.id,
+                                  Item.deleted_at.is_(None))
+        )
+        if not taken:
+            return slug
+        if typed:
+            raise FormInvalid({"slug": "You already have an item with this URL name; pick another."})
+    raise Conflict("Could not find a free URL name; please type one.")
+
+
+async def update_details(db: AsyncSession, item: Item, form: DetailsForm, slug_typed: bool) -> None:
+    project = await owned_project(db, item.creator_id, form.project) if form.project else None
+    item.slug = await _unique_slug(db, item, form.slug, slug_typed)
+    item.title = form.title
+    item.description_md, item.description_html = form.description, render_markdown(form.description)
+    item.subtype = form.subtype
+    item.project_id = project.id if project else None
+    item.tags = form.tags
+    item.release_date = form.release_date
+    item.credits = form.credits
+    item.ai_label = form.ai_label
+    if item.type == "text":
+        item.body_md, item.body_html = form.body, render_markdown(form.body)
+    if item.type == "audio":
+        item.chapters = form.chapters
+    _advance(item, "files" if item.type in VERSIONED_TYPES else "pricing")
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        raise FormInvalid({"slug": "You already have an item with this URL name; pick another."}) from None
+
+
+async def update_pricing(db: AsyncSession, item: Item, form: PricingForm) -> None:
+    item.price_mode = form.mode
+    item.price_cents = form.price_cents
+    item.min_price_cents = form.min_price_cents
+    item.suggested_price_cents = form.suggested_price_cents
+    _advance(item, "publish")
+    await db.flush()
+
+
+def _advance(item: Item, step: str) -> None:
+    """Remember the furthest step reached, so a closed tab resumes where the creator left off."""
+    if item.status == "draft" and STEPS.index(step) > STEPS.index(item.wizard_step):
+        item.wizard_step = step
+
+
+def mark_files_done(item: Item) -> None:
+    _advance(item, "pricing")
+
+
+async def versions(db: AsyncSession, item_id: int) -> list[ItemVersion]:
+    return list(await db.scalars(select(ItemVersion).where(ItemVersion.item_id == item_id).order_by(ItemVersion.id)))
+
+
+async def draft_version(db: AsyncSession, item: Item) -> ItemVersion | None:
+    """The version files are being added to: the newest one not yet published."""
+    return await db.scalar(
+        select(ItemVersion).where(ItemVersion.item_id == item.id, ItemVersion.published_at.is_(None))
+        .order_by(ItemVersion.id.desc()).limit(1)
+    )
+
+
+async def start_version(db: AsyncSession, item: Item, form: VersionForm) -> ItemVersion:
+    if item.type not in VERSIONED_TYPES:
+        raise Conflict("Text items do not have versions; edit the text instead.")
+    if await draft_version(db, item) is not None:
+        raise Conflict("Finish or publish the version you started before starting another.")
+    if await db.scalar(select(ItemVersion.id).where(ItemVersion.item_id == item.id, ItemVersion.label == form.label)):
+        raise FormInvalid({"label": f"There is already a version {form.label}."}, {"label": form.label,
+                                                                                   "changelog": form.changelog})
+    version = ItemVersion(item_id=item.id, label=form.label, changelog=form.changelog)
+    db.add(version)
+    await db.flush()
+    return version
+
+
+async def ready_files(db: AsyncSession, version_id: int) -> int:
+    return await db.scalar(
+        select(func.count()).select_from(Upload).where(
+            Upload.version_id == version_id, Upload.state == "ready", Upload.deleted_at.is_(None)
+        )
+    ) or 0
+
+
+async def publish_version(db: AsyncSession, item: Item) -> ItemVersion:
+    version = await draft_version(db, item)
+    if version is None:
+        raise Conflict("There is no unpublished version.")
+    if not await ready_files(db, version.id):
+        raise Conflict(f"Version {version.label} has no ready files yet.")
+    version.published_at = datetime.now(UTC)
+    await db.flush()
+    return version
+
+
+async def publish_problems(db: AsyncSession, item: Item) -> list[str]:
+    """What stands between this draft and publishing, in words the creator can act on."""
+    problems = []
+    if not item.title:
+        problems.append("Give it a title (Details).")
+    if item.ai_label is None:
+        problems.append("Say whether and how AI was used (Details).")
+    if item.type == "text" and not item.body_md.strip():
+        problems.append("Write the text (Details).")
+    if item.type in VERSIONED_TYPES:
+        version = await draft_version(db, item)
+        published = await db.scalar(
+            select(func.count()).select_from(ItemVersion)
+            .where(ItemVersion.item_id == item.id, ItemVersion.published_at.is_not(None))
+        )
+        if not published and (version is None or not await ready_files(db, version.id)):
+            problems.append("Upload at least one file and wait until it is ready (Files).")
+    if item.price_mode == "fixed" and item.price_cents <= 0:
+        problems.append("Set a price (Pricing).")
+    return problems
+
+
+async def publish(db: AsyncSession, item: Item) -> None:
+    problems = await publish_problems(db, item)
+    if problems:
+        raise Conflict("Not ready to publish yet: " + " ".join(problems))
+    if item.type in VERSIONED_TYPES:
+        version = await draft_version(db, item)
+        if version is not None and await ready_files(db, version.id):
+            version.published_at = datetime.now(UTC)
+    item.status = "published"
+    item.published_at = item.published_at or datetime.now(UTC)
+    await db.flush()
+
+
+async def set_status(db: AsyncSession, item: Item, status: str) -> None:
+    """Unlist (reachable by link only), unpublish (back to draft) or archive; buyers keep their access."""
+    if status not in ("unlisted", "draft", "archived"):
+        raise Conflict("That is not a status an item can be moved to.")
+    if status == "unlisted" and item.status == "draft":
+        await publish(db, item)  # the same checks as publishing
+    item.status = status
+    await db.flush()
+
+
+async def delete(db: AsyncSession, item: Item) -> None:
+    """Deleting hides the item everywhere; its rows and files stay, so anyone who bought it keeps access."""
+    item.deleted_at = datetime.now(UTC)
+    item.status = "archived"
+    await db.flush()
+
+
+async def list_for_creator(db: AsyncSession, creator_id: int) -> list[Item]:
+    return list(await db.scalars(
+        select(Item).where(Item.creator_id == creator_id, Item.deleted_at.is_(None))
+        .order_by(Item.updated_at.desc(), Item.id.desc())
+    ))
+
+
+@dataclass(frozen=True, slots=True)
+class PublicItem:
+    item: Item
+    creator: User
+    project: Project | None
+    cover: Upload | None
+    versions: list[ItemVersion]
+    is_owner: bool
+
+
+async def public_item(db: AsyncSession, public_id: str, viewer_id: int | None) -> PublicItem:
+    """An item as its page shows it: published or unlisted for everyone, any state but deleted for its owner."""
+    row = (await db.execute(
+        select(Item, User).join(User, User.id == Item.creator_id)
+        .where(Item.public_id == public_id, Item.deleted_at.is_(None))
+    )).one_or_none()
+    if row is None:
+        raise NotFound("There is no item at this address.")
+    item, creator = row
+    is_owner = viewer_id == item.creator_id
+    if item.status not in PUBLIC_STATUSES and not is_owner:
+        raise NotFound("There is no item at this address.")
+    project = await db.get(Project, item.project_id) if item.project_id else None
+    cover = await db.get(Upload, item.cover_upload_id) if item.cover_upload_id else None
+    published = [v for v in await versions(db, item.id) if v.published_at or is_owner]
+    return PublicItem(item, creator, project, cover if cover and cover.state == "ready" else None, published, is_owner)

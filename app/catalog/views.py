@@ -1,0 +1,66 @@
+"""Helpers the catalog's routes share: who the creator is, URLs of covers, and turning items back into forms."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.auth import current_user
+from app.catalog import creators
+from app.catalog.forms import tags_for_display
+from app.catalog.models import Creator, Item
+from app.media.models import Upload
+from app.web.errors import LoginRequired
+
+Req = Request[Any, Any, Any]
+DAY = 86400
+
+
+async def me_creator(request: Req, db: AsyncSession) -> Creator:
+    """The signed-in creator (login required; someone who has not started selling is sent to do so)."""
+    user = current_user(request)
+    if user is None:
+        raise LoginRequired("Please log in to continue.")
+    return await creators.require(db, user.id)
+
+
+def cover_url(request: Req, upload: Upload | None, size: int = 640) -> str | None:
+    """A signed URL for a cover thumbnail that stays the same all day, so pages and browsers can cache it."""
+    if upload is None or upload.state != "ready" or not upload.thumbnails:
+        return None
+    chosen = min((s for s in upload.thumbnails if s >= size), default=max(upload.thumbnails))
+    now = int(time.time())
+    ttl = (now // DAY + 2) * DAY - now  # expires at the end of tomorrow: one URL per day
+    return request.app.state.storage.signed_url(
+        f"uploads/{upload.public_id}/thumb-{chosen}.webp", filename=f"cover-{chosen}.webp",
+        content_type="image/webp", ttl_seconds=ttl, disposition="inline",
+    )
+
+
+def money_input(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}" if cents else ""
+
+
+def chapters_text(chapters: list[dict[str, Any]]) -> str:
+    lines = []
+    for chapter in chapters:
+        start = int(chapter["start"])
+        hours, rest = divmod(start, 3600)
+        stamp = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+        lines.append(f"{stamp} {chapter['title']}")
+    return "\n".join(lines)
+
+
+def item_form(item: Item, project_public_id: str = "") -> dict[str, str]:
+    """The item's saved values, as the wizard's forms show them."""
+    return {
+        "title": item.title, "slug": item.slug, "description": item.description_md, "subtype": item.subtype,
+        "project": project_public_id, "tags": tags_for_display(item.tags),
+        "release_date": item.release_date.isoformat() if item.release_date else "", "credits": item.credits,
+        "ai_label": item.ai_label or "", "body": item.body_md, "chapters": chapters_text(item.chapters),
+        "price_mode": item.price_mode, "price": money_input(item.price_cents),
+        "min_price": money_input(item.min_price_cents), "suggested_price": money_input(item.suggested_price_cents),
+    }

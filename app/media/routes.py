@@ -1,0 +1,77 @@
+"""Upload endpoints: receiving a file (streamed), its live processing state, and removing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from app.catalog import creators, items
+from app.catalog.models import VERSIONED_TYPES
+from app.catalog.views import Req, me_creator
+from app.db.engine import Db
+from app.media import uploads
+from app.media.receive import receive_file
+from app.web.errors import AppError
+from app.web.flash import flash
+
+
+def _upload_fragment(upload: uploads.Upload, status_code: int = 200) -> Template:
+    return Template(template_name="media/_upload.html", context={"upload": upload}, status_code=status_code)
+
+
+# The body is a stream we parse ourselves (CSRF included), so Litestar's CSRF middleware, which would read the
+# whole multipart form first, is skipped here, and there is no framework body limit: the tier's limit applies.
+@post("/creator/items/{public_id:str}/uploads", exclude_from_csrf=True, request_max_body_size=None)
+async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: FromQuery[str] = "file") -> Response[Any]:
+    settings = request.app.state.settings
+    creator = await me_creator(request, db)
+    item = await items.owned_item(db, creator.user_id, public_id)
+    if purpose not in ("file", "cover"):
+        raise AppError("Unknown kind of upload.")
+    version = None
+    if purpose == "file":
+        if item.type not in VERSIONED_TYPES:
+            raise AppError("Text items have no files; write the text on the Details step.")
+        version = await items.draft_version(db, item)
+        if version is None:
+            raise AppError("Start a new version before adding files; published versions cannot change.")
+    limit = creators.tier_in_force(creator, settings).per_file_bytes
+    # No database connection is held while the bytes arrive (a big file can take minutes).
+    await db.commit()
+    received = await receive_file(request, settings.var_dir / "tmp" / "uploads", limit, settings.secret_key)
+    try:
+        creator = await creators.require(db, creator.user_id)
+        upload = await uploads.register(db, settings, creator, item, purpose, version, received.filename,
+                                        received.size, received.path)
+        await db.commit()
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
+    if request.headers.get("hx-request") == "true":
+        return _upload_fragment(upload, 201)
+    flash(request, f"{upload.filename} is uploaded and being checked.")
+    return Redirect(f"/creator/items/{item.public_id}/files", status_code=303)
+
+
+@get("/creator/uploads/{public_id:str}", cache=False)
+async def upload_state(request: Req, db: Db, public_id: FromPath[str]) -> Template:
+    """The upload's row; while it is not final, it asks again every second (HTMX polling)."""
+    creator = await me_creator(request, db)
+    return _upload_fragment(await uploads.owned(db, creator.user_id, public_id))
+
+
+@post("/creator/uploads/{public_id:str}/remove")
+async def remove_upload(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
+    creator = await me_creator(request, db)
+    upload = await uploads.owned(db, creator.user_id, public_id)
+    item_public_id = await items.public_id_of(db, upload.item_id)
+    await uploads.remove(db, upload)
+    await db.commit()
+    flash(request, f"{upload.filename} is removed.", "info")
+    return Redirect(f"/creator/items/{item_public_id}/files", status_code=303)
+
+
+ROUTES = [upload_file, upload_state, remove_upload]
