@@ -18,7 +18,8 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from app.media.storage import CHUNK, InvalidKey, LinkExpired, LinkInvalid, LocalStorage, content_disposition
+from app.media.names import InvalidKey, content_disposition
+from app.media.storage import CHUNK, LinkExpired, LinkInvalid, LocalStorage
 
 EXPIRED = "This download link has expired. Go back to the page you came from and open the file again."
 INVALID = "This download link is not valid. Go back to the page you came from and open the file again."

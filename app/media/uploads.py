@@ -12,7 +12,7 @@ from app.catalog import creators
 from app.catalog.models import Creator, Item, ItemVersion
 from app.db.base import new_public_id
 from app.media.models import Upload
-from app.media.storage import safe_filename
+from app.media.names import safe_filename
 from app.settings import Settings
 from app.web.errors import Conflict, NotFound
 from app.worker.queue import enqueue

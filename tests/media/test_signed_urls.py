@@ -12,7 +12,8 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from app.media.storage import MAX_FILENAME_BYTES, LocalStorage, content_disposition, safe_filename
+from app.media.names import MAX_FILENAME_BYTES, content_disposition, safe_filename
+from app.media.storage import LocalStorage
 from app.media.storage_routes import EXPIRED, INVALID, MEDIA_ROUTES
 from tests.conftest import TEST_SECRET
 from tests.media.conftest import Backend, closed_port, make_s3, media_app, new_bucket

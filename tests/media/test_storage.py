@@ -10,14 +10,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from app.media.storage import (
-    InvalidKey,
-    LocalStorage,
-    ObjectMissing,
-    StorageUnavailable,
-    safe_filename,
-    validate_key,
-)
+from app.media.names import InvalidKey, safe_filename, validate_key
+from app.media.storage import LocalStorage, ObjectMissing, StorageUnavailable
 from tests.conftest import TEST_SECRET
 from tests.media.conftest import REGION, Backend, closed_port, make_s3, new_bucket
 
