@@ -77,7 +77,14 @@ def test_dev_runs_everything_from_nothing_and_ctrl_c_stops_it(tmp_path):
                     break
             except OSError:
                 time.sleep(0.3)
-        assert "Nadia Okafor" in body, "the home page shows the demo data"
+        assert "Night Bus Loops" in body and "Nadia Okafor" in body, "the home page shows the demo items"
+        # The demo files went through the real pipeline: the worker made the covers' thumbnails.
+        deadline = time.monotonic() + 30
+        while body.count('<img src="/media/uploads/') < 4 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                body = response.read().decode()
+        assert body.count('<img src="/media/uploads/') == 4, "every demo item shows its processed cover"
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output

@@ -241,3 +241,24 @@ async def public_item(db: AsyncSession, public_id: str, viewer_id: int | None) -
     cover = await db.get(Upload, item.cover_upload_id) if item.cover_upload_id else None
     published = [v for v in await versions(db, item.id) if v.published_at or is_owner]
     return PublicItem(item, creator, project, cover if cover and cover.state == "ready" else None, published, is_owner)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """What a list of items shows for each: the item, who made it, its cover."""
+
+    item: Item
+    creator_name: str
+    cover: Upload | None
+
+
+async def newest_published(db: AsyncSession, limit: int = 12) -> list[Card]:
+    rows = (await db.execute(
+        select(Item, User.display_name, Upload)
+        .join(User, User.id == Item.creator_id)
+        .outerjoin(Upload, (Upload.id == Item.cover_upload_id) & (Upload.state == "ready"))
+        .where(Item.status == "published", Item.deleted_at.is_(None))
+        .order_by(Item.published_at.desc(), Item.id.desc())
+        .limit(limit)
+    )).all()
+    return [Card(item, name, cover) for item, name, cover in rows]
