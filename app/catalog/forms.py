@@ -224,8 +224,10 @@ class PricingForm:
         if mode not in PRICE_MODES:
             errors.add("price_mode", "Pick free, a fixed price, or pay what you want.")
 
-        def amount(name: str, label: str, low: int) -> int:
+        def amount(name: str, label: str, low: int, empty: int | None = None) -> int:
             raw = data.get(name, "").strip()
+            if not raw and empty is not None:
+                return empty
             cents = parse_money(raw)
             if cents is None:
                 errors.add(name, f"{label}: enter an amount like 4.99." if raw else f"{label} is required.")
@@ -240,7 +242,7 @@ class PricingForm:
         if mode == "fixed":
             price = amount("price", "Price", MIN_CHARGE_CENTS)
         elif mode == "pwyw":
-            minimum = amount("min_price", "Minimum price", 0)
+            minimum = amount("min_price", "Minimum price", 0, empty=0)  # no minimum: free to take
             suggested = amount("suggested_price", "Suggested price", max(minimum, MIN_CHARGE_CENTS))
             if 0 < minimum < MIN_CHARGE_CENTS:
                 errors.add("min_price", "The minimum must be 0 (free allowed) or at least 0.50.")

@@ -114,7 +114,9 @@ async def save_details(request: Req, db: Db, public_id: FromPath[str]) -> Respon
         form = DetailsForm.parse(data, item.type)
         await items.update_details(db, item, form, slug_typed=bool(data.get("slug", "").strip()))
     except FormInvalid as exc:
+        # Nothing half-saved: roll back, then read the creator and item afresh for the form's page.
         await db.rollback()
+        creator = await me_creator(request, db)
         item = await items.owned_item(db, creator.user_id, public_id)
         return await _step_page(request, db, creator, item, "details", exc.errors, data, 422)
     await db.commit()

@@ -97,7 +97,8 @@ class Item(IdMixin, TimestampMixin, Base):
         CheckConstraint(f"ai_label IS NULL OR ai_label IN {AI_LABELS}", name="ai_label"),
         CheckConstraint("price_cents >= 0 AND min_price_cents >= 0 AND suggested_price_cents >= 0", name="prices"),
         CheckConstraint("price_mode <> 'pwyw' OR suggested_price_cents >= min_price_cents", name="pwyw_range"),
-        Index("uq_items_creator_slug", "creator_id", "slug", unique=True, postgresql_where=text("deleted_at IS NULL")),
+        Index("uq_items_creator_slug", "creator_id", "slug", unique=True,
+              postgresql_where=text("deleted_at IS NULL AND slug <> ''")),
         Index("ix_items_creator", "creator_id", "updated_at"),
         Index("ix_items_tags", "tags", postgresql_using="gist"),
     )

@@ -29,7 +29,7 @@ async def me_creator(request: Req, db: AsyncSession) -> Creator:
 
 def cover_url(request: Req, upload: Upload | None, size: int = 640) -> str | None:
     """A signed URL for a cover thumbnail that stays the same all day, so pages and browsers can cache it."""
-    if upload is None or upload.state != "ready" or not upload.thumbnails:
+    if upload is None or upload.state != "ready" or upload.deleted_at is not None or not upload.thumbnails:
         return None
     chosen = min((s for s in upload.thumbnails if s >= size), default=max(upload.thumbnails))
     now = int(time.time())

@@ -6,7 +6,7 @@ import logging
 import shutil
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio.to_thread
@@ -43,9 +43,11 @@ async def process_upload(ctx: JobContext) -> None:
     assert upload is not None
     item = await ctx.session.get(Item, upload.item_id) if upload.item_id else None
     temp = Path(upload.temp_path or "")
+    # The temporary file goes only once the new state is committed: a re-run after a crash still finds it.
+    ctx.after_commit.append(lambda: _remove(temp))
     try:
-        if not temp.is_file():
-            raise Rejected("The uploaded file went missing before it could be checked; please upload it again.")
+        if not temp.is_file() or temp.stat().st_size != upload.size_bytes:
+            raise Rejected("The uploaded file went missing or is incomplete; please upload it again.")
         purpose = "cover" if upload.purpose in ("cover", "avatar") else "file"
         result = await anyio.to_thread.run_sync(inspect_file, temp, item.type if item else "image", purpose)
         key = storage_key(upload)
@@ -57,40 +59,42 @@ async def process_upload(ctx: JobContext) -> None:
                                                      "image/webp")
                     thumbnails.append(size)
         await resources.storage.put_file(key, temp, result.mime)
+        upload.state, upload.reason = "ready", None
+        upload.storage_key, upload.mime, upload.sha256 = key, result.mime, result.sha256
+        upload.meta = {**result.metadata, **({"warnings": result.warnings} if result.warnings else {})}
+        upload.thumbnails = thumbnails
+        upload.temp_path = None
+        if upload.purpose == "cover" and item is not None:
+            await _replace_cover(ctx, item.id, upload)
     except Rejected as exc:
         upload.state, upload.reason = "rejected", str(exc)
         await creators.release_storage(ctx.session, upload.creator_id, upload.size_bytes)
-        _remove(temp)
         upload.temp_path = None
-        return
     except Exception as exc:
         if ctx.job.attempts < ctx.job.max_attempts:
+            ctx.after_commit.clear()  # keep the temporary file for the next attempt
             await _note_failure(ctx, upload_id, exc)
-            raise  # retried with back-off; the temporary file is kept for the next attempt
+            raise  # retried with back-off
         upload.state = "failed"
         upload.reason = f"We could not process this file ({type(exc).__name__}). Please upload it again."
         await creators.release_storage(ctx.session, upload.creator_id, upload.size_bytes)
-        _remove(temp)
         upload.temp_path = None
-        return
-    upload.state, upload.reason = "ready", None
-    upload.storage_key, upload.mime, upload.sha256 = key, result.mime, result.sha256
-    upload.meta = {**result.metadata, **({"warnings": result.warnings} if result.warnings else {})}
-    upload.thumbnails = thumbnails
-    upload.temp_path = None
-    if upload.purpose == "cover" and item is not None:
-        await _replace_cover(ctx, item, upload)
-    _remove(temp)
 
 
-async def _replace_cover(ctx: JobContext, item: Item, upload: Upload) -> None:
-    previous = item.cover_upload_id
-    item.cover_upload_id = upload.id
-    if previous and previous != upload.id:
-        old = await ctx.session.get(Upload, previous)
-        if old is not None and old.deleted_at is None:
-            old.deleted_at = upload.updated_at
-            await creators.release_storage(ctx.session, old.creator_id, old.size_bytes)
+async def _replace_cover(ctx: JobContext, item_id: int, upload: Upload) -> None:
+    """Make `upload` the item's cover unless a newer cover got there first; the loser gives its storage back."""
+    # Locking the item serialises cover jobs of one item, so none of them misses the other's cover.
+    item = await ctx.session.get(Item, item_id, with_for_update=True, populate_existing=True)
+    assert item is not None
+    current = item.cover_upload_id
+    if current is not None and current > upload.id:
+        superseded = upload
+    else:
+        item.cover_upload_id = upload.id
+        superseded = await ctx.session.get(Upload, current) if current and current != upload.id else None
+    if superseded is not None and superseded.deleted_at is None:
+        superseded.deleted_at = datetime.now(UTC)
+        await creators.release_storage(ctx.session, superseded.creator_id, superseded.size_bytes)
 
 
 async def _note_failure(ctx: JobContext, upload_id: int, exc: Exception) -> None:

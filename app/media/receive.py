@@ -3,12 +3,14 @@ tier's per-file limit is enforced while the bytes arrive."""
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from litestar import Request
 from litestar.middleware.csrf import generate_csrf_hash
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
@@ -19,6 +21,11 @@ from app.web.errors import AppError, Forbidden
 CSRF_FIELD = "_csrf_token"
 FILE_FIELD = "file"
 MULTIPART_SLACK = 64 * 1024  # room for the form's other fields and part headers around the file
+
+
+class ServerFull(AppError):
+    status_code = 507
+    title = "Out of space"
 
 
 class TooLarge(AppError):
@@ -75,6 +82,7 @@ async def receive_file(request: Request[Any, Any, Any], temp_dir: Path, limit: i
         with PushMultipartParser(options["boundary"], max_header_size=8192, max_header_count=8,
                                  max_segment_count=20, strict=True) as parser:
             async for chunk in request.stream():
+                pending: list[bytes] = []
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         segment, field_value = event, bytearray()
@@ -96,13 +104,22 @@ async def receive_file(request: Request[Any, Any, Any], temp_dir: Path, limit: i
                         size += len(event)
                         if size > limit:
                             raise too_large
-                        os.write(fd, event)
+                        pending.append(event)
                     elif segment is not None:
                         field_value += event
                         if len(field_value) > 4096:
                             raise AppError("A form field is too long.")
+                if pending and fd is not None:
+                    # Off the event loop: on a small server a big file writes at disk speed, and other requests
+                    # on this worker must not wait for it.
+                    await anyio.to_thread.run_sync(_write_all, fd, pending)
             for _ in parser.parse(b""):
                 pass
+    except OSError as exc:
+        _discard(path, fd)
+        if exc.errno == errno.ENOSPC:
+            raise ServerFull("The server is out of space for uploads right now. Please try again later.") from None
+        raise
     except MultipartError as exc:
         _discard(path, fd)
         raise AppError(f"The upload was cut short or malformed ({exc}). Please try again.") from None
@@ -120,6 +137,13 @@ async def receive_file(request: Request[Any, Any, Any], temp_dir: Path, limit: i
         _discard(path, None)
         raise AppError("That file is empty.")
     return ReceivedFile(path=path, filename=filename, size=size, fields=fields)
+
+
+def _write_all(fd: int, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:  # os.write may write less than asked (a signal, a nearly full disk)
+            view = view[os.write(fd, view):]
 
 
 def _discard(path: Path, fd: int | None) -> None:

@@ -69,6 +69,8 @@ async def for_item(db: AsyncSession, item_id: int) -> list[Upload]:
 
 async def remove(db: AsyncSession, upload: Upload) -> None:
     """Remove a file from a version that is not published yet; published files stay for their buyers."""
+    if upload.purpose != "file":
+        raise Conflict("A cover is replaced, not removed: upload a new one.")
     if upload.version_id is not None:
         version = await db.get(ItemVersion, upload.version_id)
         if version is not None and version.published_at is not None:

@@ -86,6 +86,7 @@ GENERIC = {
     413: ("Too large", "What you sent is larger than allowed."),
     429: ("Too many requests", "Please wait a moment and try again."),
     500: ("Something went wrong", "Sorry — something broke on our side. It has been logged; please try again."),
+    507: ("Out of space", "The server is out of space right now; please try again later."),
     503: ("Temporarily unavailable", "This part of the site is briefly unavailable; please try again shortly."),
 }
 

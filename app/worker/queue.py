@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,11 +31,13 @@ class ClaimedJob:
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """What a job handler receives: the job, a session whose writes commit together with the job's completion,
-    and the worker's shared resources."""
+    the worker's shared resources, and a list of steps to run only once that commit has happened (such as
+    deleting a file the committed state no longer needs)."""
 
     job: ClaimedJob
     session: AsyncSession
     resources: Any
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 JobHandler = Callable[[JobContext], Awaitable[None]]

@@ -154,9 +154,15 @@ class Worker:
         started = asyncio.get_running_loop().time()
         try:
             async with sessionmaker() as session:
-                await self.handlers[job.kind](JobContext(job=job, session=session, resources=resources))
+                context = JobContext(job=job, session=session, resources=resources)
+                await self.handlers[job.kind](context)
                 if await queue.mark_done(session, job.id, self.worker_id):
                     await session.commit()
+                    for step in context.after_commit:
+                        try:
+                            step()
+                        except Exception:
+                            log.exception("a post-commit step of job %d failed", job.id)
                     log.info("job %d %s done in %.3fs (attempt %d)", job.id, job.kind,
                              asyncio.get_running_loop().time() - started, job.attempts)
                 else:

@@ -62,3 +62,52 @@ class CreatorSetup:
 def creator(client: TestClient, settings: Settings) -> CreatorSetup:
     become_creator(client, "maker")
     return CreatorSetup(client, settings)
+
+
+# --- Added for the creator, wizard and item tests: more people, each with a browser (cookie jar) of their own. ---
+
+def other_browser(settings: Settings) -> TestClient:
+    """A second, independent browser on its own app instance (same database and settings); use as a context manager."""
+    from app.main import create_app
+
+    return TestClient(create_app(settings), base_url="http://testserver.local")
+
+
+@pytest.fixture
+def rival(settings: Settings):  # type: ignore[no-untyped-def]
+    """Another signed-in creator, who must never see or change the first creator's drafts."""
+    with other_browser(settings) as browser:
+        become_creator(browser, "rival")
+        yield browser
+
+
+@pytest.fixture
+def visitor(settings: Settings):  # type: ignore[no-untyped-def]
+    """An anonymous visitor (never signed in), holding a CSRF cookie like any browser that loaded a page."""
+    from tests.conftest import csrf_token
+
+    with other_browser(settings) as browser:
+        csrf_token(browser)
+        yield browser
+
+
+def ready_file(client: TestClient, settings: Settings, public_id: str, directory: Path, name: str = "song.mp3") -> None:
+    """Upload a real (small) MP3 to the item's open version and let the real worker make it ready."""
+    from tests.media.samples import write_mp3
+
+    response = upload(client, public_id, write_mp3(directory, name))
+    assert response.status_code == 303, response.text
+    run_jobs(settings)
+
+
+def main_of(html: str) -> str:
+    """A page's own content, without the site header and footer."""
+    return html[html.index("<main"):html.index("</main>")]
+
+
+def field_of(html: str, name: str) -> str:
+    """The markup of one form field (the element with id="field-<name>"), up to the next field or the form's end."""
+    at = html.index(f'id="field-{name}"')
+    start = html.rindex("<", 0, at)  # from the element's opening tag
+    following = [i for i in (html.find('id="field-', at + 1), html.find("</form>", at)) if i != -1]
+    return html[start:min(following)]
