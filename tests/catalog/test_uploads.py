@@ -205,7 +205,7 @@ def test_one_byte_over_is_refused_even_with_an_honest_content_length(creator: Cr
 
 
 def test_a_file_of_exactly_the_limit_is_accepted_when_streamed(creator: CreatorSetup, db: Conn) -> None:
-    client, settings = creator.client, creator.settings
+    client = creator.client
     item = new_item(client, "audio")
     public_id = upload_id(post_raw(client, item, streamed(csrf_token(client), LIMIT)))
     received = row(db, public_id)
