@@ -10,16 +10,21 @@ from litestar.response import Redirect, Template
 
 from app.catalog import creators, items
 from app.catalog.models import VERSIONED_TYPES
-from app.catalog.views import Req, me_creator
+from app.catalog.views import Req, cover_url, me_creator
 from app.db.engine import Db
 from app.media import uploads
+from app.media.models import Upload
 from app.media.receive import receive_file
 from app.web.errors import AppError
 from app.web.flash import flash
 
 
-def _upload_fragment(upload: uploads.Upload, status_code: int = 200) -> Template:
-    return Template(template_name="media/_upload.html", context={"upload": upload}, status_code=status_code)
+async def _upload_fragment(request: Req, db: Db, upload: Upload, status_code: int = 200) -> Template:
+    return Template(template_name="media/_upload.html", status_code=status_code, context={
+        "upload": upload,
+        "removable": await uploads.removable(db, upload),
+        "thumb": cover_url(request, upload, 320) if upload.purpose == "cover" else None,
+    })
 
 
 # The body is a stream we parse ourselves (CSRF included), so Litestar's CSRF middleware, which would read the
@@ -51,7 +56,7 @@ async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: F
         received.path.unlink(missing_ok=True)
         raise
     if request.headers.get("hx-request") == "true":
-        return _upload_fragment(upload, 201)
+        return await _upload_fragment(request, db, upload, 201)
     flash(request, f"{upload.filename} is uploaded and being checked.")
     return Redirect(f"/creator/items/{item.public_id}/files", status_code=303)
 
@@ -60,7 +65,7 @@ async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: F
 async def upload_state(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     """The upload's row; while it is not final, it asks again every second (HTMX polling)."""
     creator = await me_creator(request, db)
-    return _upload_fragment(await uploads.owned(db, creator.user_id, public_id))
+    return await _upload_fragment(request, db, await uploads.owned(db, creator.user_id, public_id))
 
 
 @post("/creator/uploads/{public_id:str}/remove")

@@ -67,6 +67,14 @@ async def for_item(db: AsyncSession, item_id: int) -> list[Upload]:
     ))
 
 
+async def removable(db: AsyncSession, upload: Upload) -> bool:
+    """Whether the creator may remove this file now (see `remove`)."""
+    if upload.purpose != "file" or upload.state not in FINAL_STATES:
+        return False
+    version = await db.get(ItemVersion, upload.version_id) if upload.version_id else None
+    return version is None or version.published_at is None
+
+
 async def remove(db: AsyncSession, upload: Upload) -> None:
     """Remove a file from a version that is not published yet; published files stay for their buyers."""
     if upload.purpose != "file":
