@@ -191,6 +191,8 @@ class DetailsForm:
         release = None
         if raw_date := data.get("release_date", "").strip():
             try:
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw_date):
+                    raise ValueError(raw_date)
                 release = date.fromisoformat(raw_date)
                 if not date(1900, 1, 1) <= release <= date(2100, 12, 31):
                     errors.add("release_date", "The release date must be between 1900 and 2100.")

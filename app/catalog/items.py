@@ -195,8 +195,8 @@ async def set_status(db: AsyncSession, item: Item, status: str) -> None:
     """Unlist (reachable by link only), unpublish (back to draft) or archive; buyers keep their access."""
     if status not in ("unlisted", "draft", "archived"):
         raise Conflict("That is not a status an item can be moved to.")
-    if status == "unlisted" and item.status == "draft":
-        await publish(db, item)  # the same checks as publishing
+    if status == "unlisted" and item.status != "published":
+        await publish(db, item)  # reachable by link means public: the same checks as publishing
     item.status = status
     await db.flush()
 

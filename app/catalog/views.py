@@ -14,6 +14,7 @@ from app.catalog.forms import tags_for_display
 from app.catalog.models import Creator, Item
 from app.media.models import Upload
 from app.web.errors import LoginRequired
+from app.web.text import duration
 
 Req = Request[Any, Any, Any]
 DAY = 86400
@@ -45,13 +46,7 @@ def money_input(cents: int) -> str:
 
 
 def chapters_text(chapters: list[dict[str, Any]]) -> str:
-    lines = []
-    for chapter in chapters:
-        start = int(chapter["start"])
-        hours, rest = divmod(start, 3600)
-        stamp = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-        lines.append(f"{stamp} {chapter['title']}")
-    return "\n".join(lines)
+    return "\n".join(f"{duration(chapter['start'])} {chapter['title']}" for chapter in chapters)
 
 
 def item_form(item: Item, project_public_id: str = "") -> dict[str, str]:

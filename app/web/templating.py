@@ -12,7 +12,7 @@ import jinja2
 
 from app.settings import ROOT, Settings
 from app.web.flash import get_flashes
-from app.web.text import format_money, human_size
+from app.web.text import duration, format_money, human_size
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -77,4 +77,5 @@ def make_environment(settings: Settings, directory: Path = TEMPLATES) -> jinja2.
     env.filters["timeago"] = timeago
     env.filters["filesize"] = human_size
     env.filters["money"] = format_money
+    env.filters["duration"] = duration
     return env

@@ -71,3 +71,10 @@ def human_size(size: int) -> str:
             return f"{value:.1f} {unit}".replace(".0 ", " ")
         value /= 1024
     return f"{size} bytes"
+
+
+def duration(seconds: float) -> str:
+    """75 -> '1:15'; 3723 -> '1:02:03'."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

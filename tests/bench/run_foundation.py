@@ -450,7 +450,7 @@ def argon2_ceiling(seconds: float = 2.0) -> dict[str, float]:
         counts = [0] * threads
         stop_at = time.monotonic() + seconds
 
-        def work(i: int) -> None:
+        def work(i: int, counts: list[int] = counts, stop_at: float = stop_at) -> None:
             while time.monotonic() < stop_at:
                 hasher.verify(stored, "reference-password")
                 counts[i] += 1
