@@ -11,9 +11,11 @@ from litestar.response import Redirect, Template
 from app.accounts.auth import current_user, requires_login
 from app.catalog import creators, items, projects
 from app.catalog.forms import CURRENCIES, ProfileForm, ProjectForm, StartSellingForm
+from app.catalog.models import Creator
 from app.catalog.tiers import TIERS
-from app.catalog.views import Req, me_creator
+from app.catalog.views import Req, cover_url, me_creator
 from app.db.engine import Db
+from app.media.models import Upload
 from app.web.errors import FormInvalid
 from app.web.flash import flash
 from app.web.forms import read_form
@@ -62,10 +64,18 @@ async def dashboard(request: Req, db: Db) -> Template:
 async def profile_page(request: Req, db: Db) -> Template:
     creator = await me_creator(request, db)
     form = {"bio": creator.bio, "links": "\n".join(link["url"] for link in creator.links)}
-    return Template(template_name="catalog/profile.html", context={"errors": {}, "form": form})
+    return Template(template_name="catalog/profile.html", context={"errors": {}, "form": form,
+                                                                   **await _avatar_context(request, db, creator)})
 
 
-@post("/creator/profile", opt={"form_template": "catalog/profile.html"})
+async def _avatar_context(request: Req, db: Db, creator: Creator) -> dict[str, Any]:
+    avatar = await db.get(Upload, creator.avatar_upload_id) if creator.avatar_upload_id else None
+    return {"avatar": cover_url(request, avatar, 320),
+            "per_file_bytes": creators.tier_in_force(creator, request.app.state.settings).per_file_bytes}
+
+
+@post("/creator/profile", opt={"form_template": "catalog/profile.html", "form_context": {"avatar": None,
+                                                                                       "per_file_bytes": 0}})
 async def save_profile(request: Req, db: Db) -> Response[Any]:
     creator = await me_creator(request, db)
     form = ProfileForm.parse(await read_form(request))

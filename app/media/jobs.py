@@ -13,7 +13,7 @@ import anyio.to_thread
 from sqlalchemy import select, text, update
 
 from app.catalog import creators
-from app.catalog.models import Item
+from app.catalog.models import Creator, Item
 from app.media.inspect import Rejected, inspect_file, make_thumbnails
 from app.media.models import Upload
 from app.worker.queue import JobContext, Periodic
@@ -66,6 +66,8 @@ async def process_upload(ctx: JobContext) -> None:
         upload.temp_path = None
         if upload.purpose == "cover" and item is not None:
             await _replace_cover(ctx, item.id, upload)
+        elif upload.purpose == "avatar":
+            await _replace_avatar(ctx, upload)
     except Rejected as exc:
         upload.state, upload.reason = "rejected", str(exc)
         await creators.release_storage(ctx.session, upload.creator_id, upload.size_bytes)
@@ -92,9 +94,26 @@ async def _replace_cover(ctx: JobContext, item_id: int, upload: Upload) -> None:
     else:
         item.cover_upload_id = upload.id
         superseded = await ctx.session.get(Upload, current) if current and current != upload.id else None
-    if superseded is not None and superseded.deleted_at is None:
-        superseded.deleted_at = datetime.now(UTC)
-        await creators.release_storage(ctx.session, superseded.creator_id, superseded.size_bytes)
+    await _retire(ctx, superseded)
+
+
+async def _replace_avatar(ctx: JobContext, upload: Upload) -> None:
+    """Make `upload` the creator's picture unless a newer one got there first; the loser gives its storage back."""
+    creator = await ctx.session.get(Creator, upload.creator_id, with_for_update=True, populate_existing=True)
+    assert creator is not None
+    current = creator.avatar_upload_id
+    if current is not None and current > upload.id:
+        superseded = upload
+    else:
+        creator.avatar_upload_id = upload.id
+        superseded = await ctx.session.get(Upload, current) if current and current != upload.id else None
+    await _retire(ctx, superseded)
+
+
+async def _retire(ctx: JobContext, upload: Upload | None) -> None:
+    if upload is not None and upload.deleted_at is None:
+        upload.deleted_at = datetime.now(UTC)
+        await creators.release_storage(ctx.session, upload.creator_id, upload.size_bytes)
 
 
 async def _note_failure(ctx: JobContext, upload_id: int, exc: Exception) -> None:

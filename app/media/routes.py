@@ -23,7 +23,7 @@ async def _upload_fragment(request: Req, db: Db, upload: Upload, status_code: in
     return Template(template_name="media/_upload.html", status_code=status_code, context={
         "upload": upload,
         "removable": await uploads.removable(db, upload),
-        "thumb": cover_url(request, upload, 320) if upload.purpose == "cover" else None,
+        "thumb": cover_url(request, upload, 320) if upload.purpose in ("cover", "avatar") else None,
     })
 
 
@@ -61,6 +61,28 @@ async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: F
     return Redirect(f"/creator/items/{item.public_id}/files", status_code=303)
 
 
+@post("/creator/avatar", exclude_from_csrf=True, request_max_body_size=None)
+async def upload_avatar(request: Req, db: Db) -> Response[Any]:
+    """The creator's picture: received like any upload, checked and thumbnailed like a cover."""
+    settings = request.app.state.settings
+    creator = await me_creator(request, db)
+    limit = creators.tier_in_force(creator, settings).per_file_bytes
+    await db.commit()
+    received = await receive_file(request, settings.var_dir / "tmp" / "uploads", limit, settings.secret_key)
+    try:
+        creator = await creators.require(db, creator.user_id)
+        upload = await uploads.register(db, settings, creator, None, "avatar", None, received.filename,
+                                        received.size, received.path)
+        await db.commit()
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
+    if request.headers.get("hx-request") == "true":
+        return await _upload_fragment(request, db, upload, 201)
+    flash(request, "Your picture is uploaded and being checked.")
+    return Redirect("/creator/profile", status_code=303)
+
+
 @get("/creator/uploads/{public_id:str}", cache=False)
 async def upload_state(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     """The upload's row; while it is not final, it asks again every second (HTMX polling)."""
@@ -79,4 +101,4 @@ async def remove_upload(request: Req, db: Db, public_id: FromPath[str]) -> Respo
     return Redirect(f"/creator/items/{item_public_id}/files", status_code=303)
 
 
-ROUTES = [upload_file, upload_state, remove_upload]
+ROUTES = [upload_file, upload_avatar, upload_state, remove_upload]

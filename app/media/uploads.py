@@ -24,7 +24,7 @@ async def register(
     db: AsyncSession,
     settings: Settings,
     creator: Creator,
-    item: Item,
+    item: Item | None,
     purpose: str,
     version: ItemVersion | None,
     filename: str,
@@ -36,7 +36,7 @@ async def register(
     upload = Upload(
         public_id=new_public_id(),
         creator_id=creator.user_id,
-        item_id=item.id,
+        item_id=item.id if item else None,
         version_id=version.id if version else None,
         purpose=purpose,
         filename=safe_filename(filename),

@@ -27,7 +27,7 @@ from app.settings import Settings
 from app.worker.queue import ClaimedJob, JobContext, enqueue
 from app.worker.runner import WorkerResources
 from tests.catalog.conftest import CreatorSetup, become_creator, new_item, run_jobs, upload
-from tests.conftest import make_settings, post_form
+from tests.conftest import csrf_token, make_settings, post_form
 from tests.media import samples
 from tests.media.conftest import REGION, moto_endpoint, new_bucket  # noqa: F401  (moto_endpoint is a fixture)
 
@@ -719,3 +719,35 @@ def test_s3_rejected_program_stores_nothing_and_sweep_cleans_the_bucket(
     put_object(settings, "uploads/qqqqqqqqqqqq/orphan.bin", orphan)
     run_sweep(settings)
     assert keys_under(settings, "uploads/") == {row(db, song)["storage_key"]}
+
+
+def test_a_creator_picture_is_checked_thumbnailed_and_replaced(creator: CreatorSetup, db, tmp_path) -> None:
+    client = creator.client
+    token = csrf_token(client)
+
+    def send(path):  # type: ignore[no-untyped-def]
+        with path.open("rb") as handle:
+            return client.post("/creator/avatar", data={"_csrf_token": token},
+                               files={"file": (path.name, handle, "image/png")}, follow_redirects=False)
+
+    assert send(samples.write_png(tmp_path, "me.png")).status_code == 303
+    run_jobs(creator.settings)
+    first = db.execute("SELECT avatar_upload_id FROM creators").fetchone()[0]
+    assert first is not None
+    assert db.execute("SELECT state, thumbnails FROM uploads WHERE id = %s", (first,)).fetchone() == (
+        "ready", [320, 640, 1280])
+    page = client.get("/creator/profile").text
+    assert '<img class="cover-thumb" src="/media/uploads/' in page
+
+    assert send(samples.write_jpeg(tmp_path, "me-again.jpg")).status_code == 303
+    run_jobs(creator.settings)
+    second = db.execute("SELECT avatar_upload_id FROM creators").fetchone()[0]
+    assert second != first
+    assert db.execute("SELECT deleted_at IS NOT NULL FROM uploads WHERE id = %s", (first,)).fetchone()[0]
+    used = db.execute("SELECT storage_used_bytes FROM creators").fetchone()[0]
+    assert used == db.execute("SELECT size_bytes FROM uploads WHERE id = %s", (second,)).fetchone()[0]
+
+    refused = send(samples.write_fake_mp3(tmp_path, "me.png"))
+    assert refused.status_code == 303
+    run_jobs(creator.settings)
+    assert db.execute("SELECT avatar_upload_id FROM creators").fetchone()[0] == second
