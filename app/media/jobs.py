@@ -84,36 +84,30 @@ async def process_upload(ctx: JobContext) -> None:
 
 
 async def _replace_cover(ctx: JobContext, item_id: int, upload: Upload) -> None:
-    """Make `upload` the item's cover unless a newer cover got there first; the loser gives its storage back."""
     # Locking the item serialises cover jobs of one item, so none of them misses the other's cover.
     item = await ctx.session.get(Item, item_id, with_for_update=True, populate_existing=True)
     assert item is not None
-    current = item.cover_upload_id
-    if current is not None and current > upload.id:
-        superseded = upload
-    else:
-        item.cover_upload_id = upload.id
-        superseded = await ctx.session.get(Upload, current) if current and current != upload.id else None
-    await _retire(ctx, superseded)
+    await _make_current(ctx, item, "cover_upload_id", upload)
 
 
 async def _replace_avatar(ctx: JobContext, upload: Upload) -> None:
-    """Make `upload` the creator's picture unless a newer one got there first; the loser gives its storage back."""
     creator = await ctx.session.get(Creator, upload.creator_id, with_for_update=True, populate_existing=True)
     assert creator is not None
-    current = creator.avatar_upload_id
+    await _make_current(ctx, creator, "avatar_upload_id", upload)
+
+
+async def _make_current(ctx: JobContext, holder: Item | Creator, attribute: str, upload: Upload) -> None:
+    """Point `holder.attribute` (a locked row) at `upload` unless a newer upload got there first; whichever
+    loses is retired and gives its storage back."""
+    current = getattr(holder, attribute)
     if current is not None and current > upload.id:
-        superseded = upload
+        superseded: Upload | None = upload
     else:
-        creator.avatar_upload_id = upload.id
+        setattr(holder, attribute, upload.id)
         superseded = await ctx.session.get(Upload, current) if current and current != upload.id else None
-    await _retire(ctx, superseded)
-
-
-async def _retire(ctx: JobContext, upload: Upload | None) -> None:
-    if upload is not None and upload.deleted_at is None:
-        upload.deleted_at = datetime.now(UTC)
-        await creators.release_storage(ctx.session, upload.creator_id, upload.size_bytes)
+    if superseded is not None and superseded.deleted_at is None:
+        superseded.deleted_at = datetime.now(UTC)
+        await creators.release_storage(ctx.session, superseded.creator_id, superseded.size_bytes)
 
 
 async def _note_failure(ctx: JobContext, upload_id: int, exc: Exception) -> None:

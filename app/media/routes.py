@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.catalog import creators, items
-from app.catalog.models import VERSIONED_TYPES
+from app.catalog.models import VERSIONED_TYPES, Creator, Item, ItemVersion
 from app.catalog.views import Req, cover_url, me_creator
 from app.db.engine import Db
 from app.media import uploads
@@ -27,11 +27,30 @@ async def _upload_fragment(request: Req, db: Db, upload: Upload, status_code: in
     })
 
 
+async def _receive(request: Req, db: Db, creator: Creator, item: Item | None, purpose: str,
+                   version: ItemVersion | None) -> Upload:
+    """Stream the body to a temporary file under the tier's per-file limit, then record and queue it."""
+    settings = request.app.state.settings
+    limit = creators.tier_in_force(creator, settings).per_file_bytes
+    await db.commit()  # no database connection is held while the bytes arrive (a big file can take minutes)
+    received = await receive_file(request, settings.var_dir / "tmp" / "uploads", limit, settings.secret_key)
+    try:
+        creator = await creators.require(db, creator.user_id)
+        upload = await uploads.register(db, settings, creator, item, purpose, version, received.filename,
+                                        received.size, received.path)
+        await db.commit()
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
+    return upload
+
+
 # The body is a stream we parse ourselves (CSRF included), so Litestar's CSRF middleware, which would read the
 # whole multipart form first, is skipped here, and there is no framework body limit: the tier's limit applies.
 @post("/creator/items/{public_id:str}/uploads", exclude_from_csrf=True, request_max_body_size=None)
-async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: FromQuery[str] = "file") -> Response[Any]:
-    settings = request.app.state.settings
+async def upload_file(
+    request: Req, db: Db, public_id: FromPath[str], purpose: FromQuery[str] = "file"
+) -> Response[Any]:
     creator = await me_creator(request, db)
     item = await items.owned_item(db, creator.user_id, public_id)
     if purpose not in ("file", "cover"):
@@ -43,18 +62,7 @@ async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: F
         version = await items.draft_version(db, item)
         if version is None:
             raise AppError("Start a new version before adding files; published versions cannot change.")
-    limit = creators.tier_in_force(creator, settings).per_file_bytes
-    # No database connection is held while the bytes arrive (a big file can take minutes).
-    await db.commit()
-    received = await receive_file(request, settings.var_dir / "tmp" / "uploads", limit, settings.secret_key)
-    try:
-        creator = await creators.require(db, creator.user_id)
-        upload = await uploads.register(db, settings, creator, item, purpose, version, received.filename,
-                                        received.size, received.path)
-        await db.commit()
-    except BaseException:
-        received.path.unlink(missing_ok=True)
-        raise
+    upload = await _receive(request, db, creator, item, purpose, version)
     if request.headers.get("hx-request") == "true":
         return await _upload_fragment(request, db, upload, 201)
     flash(request, f"{upload.filename} is uploaded and being checked.")
@@ -64,19 +72,7 @@ async def upload_file(request: Req, db: Db, public_id: FromPath[str], purpose: F
 @post("/creator/avatar", exclude_from_csrf=True, request_max_body_size=None)
 async def upload_avatar(request: Req, db: Db) -> Response[Any]:
     """The creator's picture: received like any upload, checked and thumbnailed like a cover."""
-    settings = request.app.state.settings
-    creator = await me_creator(request, db)
-    limit = creators.tier_in_force(creator, settings).per_file_bytes
-    await db.commit()
-    received = await receive_file(request, settings.var_dir / "tmp" / "uploads", limit, settings.secret_key)
-    try:
-        creator = await creators.require(db, creator.user_id)
-        upload = await uploads.register(db, settings, creator, None, "avatar", None, received.filename,
-                                        received.size, received.path)
-        await db.commit()
-    except BaseException:
-        received.path.unlink(missing_ok=True)
-        raise
+    upload = await _receive(request, db, await me_creator(request, db), None, "avatar", None)
     if request.headers.get("hx-request") == "true":
         return await _upload_fragment(request, db, upload, 201)
     flash(request, "Your picture is uploaded and being checked.")
