@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +65,10 @@ def creator(client: TestClient, settings: Settings) -> CreatorSetup:
     return CreatorSetup(client, settings)
 
 
-# --- Added for the creator, wizard and item tests: more people, each with a browser (cookie jar) of their own. ---
+# --- For the creator, wizard and item tests: more people, each with a browser (cookie jar) of their own.
 
 def other_browser(settings: Settings) -> TestClient:
-    """A second, independent browser on its own app instance (same database and settings); use as a context manager."""
+    """A second, independent browser on its own app (same database and settings); use as a context manager."""
     from app.main import create_app
 
     return TestClient(create_app(settings), base_url="http://testserver.local")
@@ -91,7 +92,8 @@ def visitor(settings: Settings):  # type: ignore[no-untyped-def]
         yield browser
 
 
-def ready_file(client: TestClient, settings: Settings, public_id: str, directory: Path, name: str = "song.mp3") -> None:
+def ready_file(client: TestClient, settings: Settings, public_id: str, directory: Path,
+               name: str = "song.mp3") -> None:
     """Upload a real (small) MP3 to the item's open version and let the real worker make it ready."""
     from tests.media.samples import write_mp3
 
@@ -106,8 +108,31 @@ def main_of(html: str) -> str:
 
 
 def field_of(html: str, name: str) -> str:
-    """The markup of one form field (the element with id="field-<name>"), up to the next field or the form's end."""
+    """One field's markup (the element with id="field-<name>"), up to the next field or the form's end."""
     at = html.index(f'id="field-{name}"')
     start = html.rindex("<", 0, at)  # from the element's opening tag
     following = [i for i in (html.find('id="field-', at + 1), html.find("</form>", at)) if i != -1]
     return html[start:min(following)]
+
+
+# --- For the upload and pipeline tests.
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def browser(settings: Settings) -> Iterator[TestClient]:
+    """A second browser (its own cookies) on its own app instance over the same database."""
+    with other_browser(settings) as other:
+        yield other
+
+
+@pytest.fixture
+def stranger(settings: Settings) -> Iterator[TestClient]:
+    """Someone else's browser: a separate app instance and cookie jar on the same database."""
+    with other_browser(settings) as other:
+        yield other
