@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog import creators, items, projects
 from app.catalog.forms import AI_LABELS, SUBTYPES, DetailsForm, NewItemForm, PricingForm, VersionForm
 from app.catalog.models import ITEM_TYPES, VERSIONED_TYPES, Creator, Item
-from app.catalog.views import Req, cover_url, item_form, me_creator
+from app.catalog.views import Req, cover_url, item_form, me_creator, my_item
 from app.db.engine import Db
 from app.media import uploads
 from app.media.models import Upload
@@ -84,8 +84,7 @@ async def create_item(request: Req, db: Db) -> Response[Any]:
 @get("/creator/items/{public_id:str}")
 async def resume_item(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
     """Back to where the creator left off."""
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id)
+    _, item = await my_item(request, db, public_id)
     return Redirect(f"/creator/items/{item.public_id}/{item.wizard_step}", status_code=303)
 
 
@@ -93,8 +92,7 @@ def _step_page_handler(step: str) -> Any:
     # One GET route per step: a path parameter here would shadow the steps' POST routes (405 instead of a page).
     @get(f"/creator/items/{{public_id:str}}/{step}", name=f"item-step-{step}")
     async def step_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
-        creator = await me_creator(request, db)
-        item = await items.owned_item(db, creator.user_id, public_id)
+        creator, item = await my_item(request, db, public_id)
         if step not in _steps(item):
             raise NotFound("Text items have no files step; write the text on the Details step.")
         return await _step_page(request, db, creator, item, step)
@@ -107,8 +105,7 @@ STEP_PAGES = [_step_page_handler(step) for step in items.STEPS]
 
 @post("/creator/items/{public_id:str}/details")
 async def save_details(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    creator, item = await my_item(request, db, public_id, for_update=True)
     data = await read_form(request)
     try:
         form = DetailsForm.parse(data, item.type)
@@ -116,8 +113,7 @@ async def save_details(request: Req, db: Db, public_id: FromPath[str]) -> Respon
     except FormInvalid as exc:
         # Nothing half-saved: roll back, then read the creator and item afresh for the form's page.
         await db.rollback()
-        creator = await me_creator(request, db)
-        item = await items.owned_item(db, creator.user_id, public_id)
+        creator, item = await my_item(request, db, public_id)
         return await _step_page(request, db, creator, item, "details", exc.errors, data, 422)
     await db.commit()
     flash(request, "Details saved.")
@@ -127,8 +123,7 @@ async def save_details(request: Req, db: Db, public_id: FromPath[str]) -> Respon
 @post("/creator/items/{public_id:str}/validate/{step:str}")
 async def validate_field(request: Req, db: Db, public_id: FromPath[str], step: FromPath[str]) -> Template:
     """Inline validation on blur: the step's form, with the message (if any) for the field just left."""
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id)
+    creator, item = await my_item(request, db, public_id)
     data = await read_form(request)
     field = request.headers.get("hx-trigger-name", "")
     errors: dict[str, str] = {}
@@ -144,8 +139,7 @@ async def validate_field(request: Req, db: Db, public_id: FromPath[str], step: F
 
 @post("/creator/items/{public_id:str}/files")
 async def finish_files(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    _, item = await my_item(request, db, public_id, for_update=True)
     items.mark_files_done(item)
     await db.commit()
     return Redirect(f"/creator/items/{item.public_id}/pricing", status_code=303)
@@ -153,8 +147,7 @@ async def finish_files(request: Req, db: Db, public_id: FromPath[str]) -> Respon
 
 @post("/creator/items/{public_id:str}/versions")
 async def start_version(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    creator, item = await my_item(request, db, public_id, for_update=True)
     data = await read_form(request)
     try:
         version = await items.start_version(db, item, VersionForm.parse(data))
@@ -167,8 +160,7 @@ async def start_version(request: Req, db: Db, public_id: FromPath[str]) -> Respo
 
 @post("/creator/items/{public_id:str}/versions/publish")
 async def publish_version(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    _, item = await my_item(request, db, public_id, for_update=True)
     version = await items.publish_version(db, item)
     await db.commit()
     flash(request, f"Version {version.label} is published; earlier versions stay available to buyers.")
@@ -177,8 +169,7 @@ async def publish_version(request: Req, db: Db, public_id: FromPath[str]) -> Res
 
 @post("/creator/items/{public_id:str}/pricing")
 async def save_pricing(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    creator, item = await my_item(request, db, public_id, for_update=True)
     data = await read_form(request)
     try:
         await items.update_pricing(db, item, PricingForm.parse(data))
@@ -191,8 +182,7 @@ async def save_pricing(request: Req, db: Db, public_id: FromPath[str]) -> Respon
 
 @post("/creator/items/{public_id:str}/publish")
 async def publish(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    _, item = await my_item(request, db, public_id, for_update=True)
     await items.publish(db, item)
     await db.commit()
     flash(request, f"“{item.title}” is published.")
@@ -201,8 +191,7 @@ async def publish(request: Req, db: Db, public_id: FromPath[str]) -> Response[An
 
 @post("/creator/items/{public_id:str}/status")
 async def change_status(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    _, item = await my_item(request, db, public_id, for_update=True)
     status = (await read_form(request)).get("status", "")
     await items.set_status(db, item, status)
     await db.commit()
@@ -214,8 +203,7 @@ async def change_status(request: Req, db: Db, public_id: FromPath[str]) -> Respo
 
 @post("/creator/items/{public_id:str}/delete")
 async def delete_item(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id, for_update=True)
+    _, item = await my_item(request, db, public_id, for_update=True)
     await items.delete(db, item)
     await db.commit()
     flash(request, f"“{item.title or 'Untitled'}” is deleted. Anyone who bought it keeps access.", "info")

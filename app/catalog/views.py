@@ -9,7 +9,7 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.auth import current_user
-from app.catalog import creators
+from app.catalog import creators, items
 from app.catalog.forms import tags_for_display
 from app.catalog.models import Creator, Item
 from app.media.models import Upload
@@ -26,6 +26,12 @@ async def me_creator(request: Req, db: AsyncSession) -> Creator:
     if user is None:
         raise LoginRequired("Please log in to continue.")
     return await creators.require(db, user.id)
+
+
+async def my_item(request: Req, db: AsyncSession, public_id: str, *, for_update: bool = False) -> tuple[Creator, Item]:
+    """The signed-in creator and one of their own items (anyone else's is simply not found)."""
+    creator = await me_creator(request, db)
+    return creator, await items.owned_item(db, creator.user_id, public_id, for_update=for_update)
 
 
 def cover_url(request: Req, upload: Upload | None, size: int = 640) -> str | None:

@@ -10,7 +10,7 @@ from litestar.response import Redirect, Template
 
 from app.catalog import creators, items
 from app.catalog.models import VERSIONED_TYPES, Creator, Item, ItemVersion
-from app.catalog.views import Req, cover_url, me_creator
+from app.catalog.views import Req, cover_url, me_creator, my_item
 from app.db.engine import Db
 from app.media import uploads
 from app.media.models import Upload
@@ -51,8 +51,7 @@ async def _receive(request: Req, db: Db, creator: Creator, item: Item | None, pu
 async def upload_file(
     request: Req, db: Db, public_id: FromPath[str], purpose: FromQuery[str] = "file"
 ) -> Response[Any]:
-    creator = await me_creator(request, db)
-    item = await items.owned_item(db, creator.user_id, public_id)
+    creator, item = await my_item(request, db, public_id)
     if purpose not in ("file", "cover"):
         raise AppError("Unknown kind of upload.")
     version = None

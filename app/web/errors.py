@@ -106,7 +106,8 @@ def error_response(request: Request[Any, Any, Any], status: int, message: str, h
     headers = headers or {}
     if _is_htmx(request):
         return _toast(status, message, headers)
-    if "text/html" not in request.headers.get("accept", "text/html") and request.url.path in ("/health", "/metrics"):
+    accept = request.headers.get("accept", "*/*")
+    if "text/html" not in accept and "*/*" not in accept:  # probes and scrapers get data, not a page
         return Response({"error": message}, status_code=status, headers=headers)
     return Template(
         template_name="errors/error.html",
