@@ -21,13 +21,15 @@ from app.accounts.passwords import Passwords
 from app.accounts.service import Accounts
 from app.catalog import creator_routes, item_routes, public_routes
 from app.db.engine import make_engine, make_sessionmaker, provide_db
-from app.home import routes as home_routes
+from app.discovery import feeds as discovery_feeds
+from app.discovery import routes as discovery_routes
 from app.mail import routes as mail_routes
 from app.mail.service import Mailer
 from app.media import routes as media_routes
 from app.media.storage import LocalStorage, Storage, make_storage
 from app.media.storage_routes import MEDIA_ROUTES
 from app.settings import Settings
+from app.web.caching import PageCache, page_cache_middleware
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.flash import write_flash_cookie
 from app.web.observability import Metrics, count_unrouted, health, metrics_endpoint, metrics_middleware
@@ -55,19 +57,30 @@ def create_app(settings: Settings) -> Litestar:
     engine = make_engine(settings)
     mailer = Mailer(settings, env)
     storage = make_storage_from(settings)
+    metrics = Metrics()
+    csrf_config = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name="fairshelf_csrf",
+        header_name="x-csrf-token",
+        cookie_secure=settings.secure_cookies,
+        cookie_httponly=True,
+    )
     state = State(
         {
             "settings": settings,
             "engine": engine,
             "sessionmaker": make_sessionmaker(engine),
             "accounts": Accounts(settings, Passwords(settings), mailer),
-            "metrics": Metrics(),
+            "metrics": metrics,
             "storage": storage,
+            "page_cache": PageCache(settings.page_cache_seconds, settings.page_cache_stale_seconds,
+                                    metrics.page_cache),
         }
     )
 
     routes: list[Any] = [
-        *home_routes.ROUTES,
+        *discovery_routes.ROUTES,
+        *discovery_feeds.ROUTES,
         *accounts_routes.ROUTES,
         *creator_routes.ROUTES,
         *item_routes.ROUTES,
@@ -92,15 +105,13 @@ def create_app(settings: Settings) -> Litestar:
             "db": Provide(provide_db),
             "accounts": Provide(provide_accounts, sync_to_thread=False),
         },
-        middleware=[metrics_middleware, DefineMiddleware(session_middleware)],
+        middleware=[
+            metrics_middleware,
+            DefineMiddleware(page_cache_middleware, csrf_config=csrf_config),  # before the session is loaded
+            DefineMiddleware(session_middleware),
+        ],
         request_max_body_size=2 * 1024 * 1024,  # forms; the upload route streams under the tier's own limit
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="fairshelf_csrf",
-            header_name="x-csrf-token",
-            cookie_secure=settings.secure_cookies,
-            cookie_httponly=True,
-        ),
+        csrf_config=csrf_config,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -55,6 +55,10 @@ class Settings:
     worker_lease_seconds: int = 60
     worker_poll_seconds: float = 5.0
     web_workers: int = 1
+    # Anonymous public pages are kept in each web worker's memory this long (0 turns the micro-cache off), then
+    # served stale for up to page_cache_stale_seconds while one request renders the new copy.
+    page_cache_seconds: float = 2.0
+    page_cache_stale_seconds: float = 30.0
     # The tier whose limits apply until a creator's chosen tier is paid for.
     default_tier: str = "basic"
     # Object storage: "local" keeps files under var/media and serves them through signed URLs; "s3" uses a bucket.

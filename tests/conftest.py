@@ -61,6 +61,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         db_max_overflow=2,
         worker_poll_seconds=0.2,
         worker_lease_seconds=5,
+        page_cache_seconds=0,  # pages change between requests in tests; the cache's own tests turn it on
     )
     return base.with_(**overrides)
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -23,7 +24,12 @@ from app.db.base import Base, IdMixin, TimestampMixin
 
 class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("username ~ '^[a-z0-9_]{3,30}$'", name="username_format"),)
+    __table_args__ = (
+        CheckConstraint("username ~ '^[a-z0-9_]{3,30}$'", name="username_format"),
+        # Type-ahead search suggests creators by a fragment of their name (pg_trgm).
+        Index("ix_users_display_name_trgm", "display_name", postgresql_using="gin",
+              postgresql_ops={"display_name": "gin_trgm_ops"}),
+    )
 
     email: Mapped[str] = mapped_column(CITEXT, unique=True)
     username: Mapped[str] = mapped_column(CITEXT, unique=True)

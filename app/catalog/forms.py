@@ -135,6 +135,14 @@ def parse_tags(errors: Errors, raw: str) -> list[str]:
     return tags
 
 
+def tag_path(raw: str) -> str | None:
+    """A tag as links and filters write it ('music/electronic' or 'music.electronic') -> 'music.electronic'."""
+    segments = re.split(r"[/.]", raw.strip().strip("/").lower())
+    if len(segments) > MAX_TAG_DEPTH or not all(TAG_SEGMENT.fullmatch(s) for s in segments):
+        return None
+    return ".".join(segments)
+
+
 def tags_for_display(tags: list[str]) -> str:
     return ", ".join(t.replace(".", "/").replace("_", " ") for t in tags)
 
@@ -249,6 +257,8 @@ class PricingForm:
             if 0 < minimum < MIN_CHARGE_CENTS:
                 errors.add("min_price", "The minimum must be 0 (free allowed) or at least 0.50.")
         errors.raise_if_any({k: v for k, v in data.items() if k != "_csrf_token"})
+        # price_cents is always the least a buyer pays (a pay-what-you-want minimum too): lists sort and filter by it.
+        price = minimum if mode == "pwyw" else price
         return cls(mode=mode, price_cents=price, min_price_cents=minimum, suggested_price_cents=suggested)
 
 

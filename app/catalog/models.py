@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
@@ -29,6 +29,7 @@ VERSIONED_TYPES = ("audio", "video", "image", "file")
 STATUSES = ("draft", "published", "unlisted", "archived")
 PRICE_MODES = ("free", "fixed", "pwyw")
 AI_LABELS = ("handmade", "assisted", "generated")
+LISTED = "status = 'published' AND deleted_at IS NULL"  # what public lists, feeds and search show
 
 
 class LTree(UserDefinedType):
@@ -101,6 +102,18 @@ class Item(IdMixin, TimestampMixin, Base):
               postgresql_where=text("deleted_at IS NULL AND slug <> ''")),
         Index("ix_items_creator", "creator_id", "updated_at"),
         Index("ix_items_tags", "tags", postgresql_using="gist"),
+        Index("ix_items_search", "search_vector", postgresql_using="gin"),
+        Index("ix_items_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"},
+              postgresql_where=text(LISTED)),
+        # Every public list walks one of these in order and stops after a page (keyset pagination).
+        Index("ix_items_listed_new", text("published_at DESC"), text("id DESC"), postgresql_where=text(LISTED)),
+        Index("ix_items_listed_popular", text("recent_sales DESC"), text("id DESC"), postgresql_where=text(LISTED)),
+        Index("ix_items_listed_sales", text("sales_count DESC"), text("id DESC"), postgresql_where=text(LISTED)),
+        Index("ix_items_listed_price", "price_cents", "id", postgresql_where=text(LISTED)),
+        Index("ix_items_listed_creator", "creator_id", text("published_at DESC"), text("id DESC"),
+              postgresql_where=text(LISTED)),
+        Index("ix_items_listed_project", "project_id", text("published_at DESC"), text("id DESC"),
+              postgresql_where=text(LISTED)),
     )
 
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
@@ -127,7 +140,15 @@ class Item(IdMixin, TimestampMixin, Base):
     release_date: Mapped[date | None] = mapped_column(Date)
     credits: Mapped[str] = mapped_column(Text, server_default="")
     ai_label: Mapped[str | None] = mapped_column(String(10))
+    preview_upload_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("uploads.id", ondelete="SET NULL", use_alter=True)
+    )
     status: Mapped[str] = mapped_column(String(10), server_default="draft")
+    # Kept by the database (trigger item_search_document, migration 0004): title A, creator and tags B, text C.
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
+    # Sales counters that the buying flow keeps: all time, and the recent window that "popular" ranks by.
+    sales_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    recent_sales: Mapped[int] = mapped_column(Integer, server_default="0")
     wizard_step: Mapped[str] = mapped_column(String(10), server_default="details")
     published_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]

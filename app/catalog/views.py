@@ -13,6 +13,7 @@ from app.catalog import creators, items
 from app.catalog.forms import tags_for_display
 from app.catalog.models import Creator, Item
 from app.media.models import Upload
+from app.media.storage import Storage
 from app.web.errors import LoginRequired
 from app.web.text import duration
 
@@ -35,16 +36,26 @@ async def my_item(request: Req, db: AsyncSession, public_id: str, *, for_update:
 
 
 def cover_url(request: Req, upload: Upload | None, size: int = 640) -> str | None:
-    """A signed URL for a cover thumbnail that stays the same all day, so pages and browsers can cache it."""
-    if upload is None or upload.state != "ready" or upload.deleted_at is not None or not upload.thumbnails:
+    if upload is None or upload.state != "ready" or upload.deleted_at is not None:
         return None
-    chosen = min((s for s in upload.thumbnails if s >= size), default=max(upload.thumbnails))
-    now = int(time.time())
-    ttl = (now // DAY + 2) * DAY - now  # expires at the end of tomorrow: one URL per day
-    return request.app.state.storage.signed_url(
-        f"uploads/{upload.public_id}/thumb-{chosen}.webp", filename=f"cover-{chosen}.webp",
-        content_type="image/webp", ttl_seconds=ttl, disposition="inline",
+    return thumb_url(request.app.state.storage, upload.public_id, upload.thumbnails, size)
+
+
+def thumb_url(storage: Storage, upload_public_id: str | None, sizes: list[int], size: int = 640) -> str | None:
+    """A signed URL for a cover thumbnail that stays the same all day, so pages and browsers can cache it."""
+    if not upload_public_id or not sizes:
+        return None
+    chosen = min((s for s in sizes if s >= size), default=max(sizes))
+    return storage.signed_url(
+        f"uploads/{upload_public_id}/thumb-{chosen}.webp", filename=f"cover-{chosen}.webp",
+        content_type="image/webp", ttl_seconds=day_stable_ttl(), disposition="inline",
     )
+
+
+def day_stable_ttl() -> int:
+    """Seconds until the end of tomorrow: a URL signed with it is the same all day, so pages stay cacheable."""
+    now = int(time.time())
+    return (now // DAY + 2) * DAY - now
 
 
 def money_input(cents: int) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db.base import Base, IdMixin, TimestampMixin
 
 UPLOAD_STATES = ("received", "processing", "ready", "rejected", "failed")
-PURPOSES = ("file", "cover", "avatar")
+PURPOSES = ("file", "cover", "avatar", "preview")
 
 
 class Upload(IdMixin, TimestampMixin, Base):

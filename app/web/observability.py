@@ -34,6 +34,8 @@ class Metrics:
         )
         self.pool = Gauge("fairshelf_db_pool_connections", "Database pool connections", ["state"], registry=self.registry)
         self.jobs = Gauge("fairshelf_jobs", "Jobs waiting or running", ["kind", "state"], registry=self.registry)
+        self.page_cache = Counter("fairshelf_page_cache", "Public page requests by cache outcome", ["result"],
+                                  registry=self.registry)
         self.job_age = Gauge("fairshelf_jobs_oldest_due_seconds", "Age of the oldest due job", ["kind"],
                              registry=self.registry)
 

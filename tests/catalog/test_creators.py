@@ -324,7 +324,7 @@ def test_item_can_join_own_project_but_not_anothers(creator: CreatorSetup, rival
     assert creator.client.get(f"/creator/items/new?project={mine}").text.count(f'value="{mine}" selected') == 1
     public_id = new_item(creator.client, "audio", title="In a project", project=mine)
     assert db.execute("SELECT p.slug FROM items i JOIN projects p ON p.id = i.project_id").fetchone() == ("tapes",)
-    assert "in Tapes" in creator.client.get(f"/i/{public_id}").text  # the owner's view of the draft
+    assert ">Tapes</a>" in creator.client.get(f"/i/{public_id}").text  # the owner's view of the draft
 
 
 def test_item_cannot_move_into_anothers_project(creator: CreatorSetup, rival: TestClient,

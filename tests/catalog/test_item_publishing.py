@@ -109,8 +109,8 @@ def test_publish_with_a_ready_mp3_and_the_public_page(creator: CreatorSetup, vis
     content = main_of(page.text)
     assert "<h1>Night Drive</h1>" in content
     assert '<p class="price">' in content and "$4.99" in content
-    assert re.findall(r'<li class="tag">(.*?)</li>', content) == ["music/electronic/ambient",
-                                                                   "field recordings"]
+    assert re.findall(r'<a class="tag" href="([^"]*)">(.*?)</a>', content) == [
+        ("/t/music/electronic/ambient", "music / electronic / ambient"), ("/t/field_recordings", "field recordings")]
     assert "Recorded <strong>at night</strong> on the coast." in content
     assert '<a href="https://example.com/notes" rel="nofollow noopener ugc">Liner notes</a>' in content
     assert '<span class="badge badge-ai">Handmade</span>' in content

@@ -18,10 +18,18 @@ def test_home_page_renders_with_security_headers(client):
 
 
 def test_no_inline_script_or_style_in_pages(client):
-    for path in ("/", "/signup", "/login", "/forgot-password"):
+    for path in ("/", "/search?q=x", "/signup", "/login", "/forgot-password"):
         html = client.get(path).text
         assert "<script>" not in html and "<style" not in html and " style=" not in html, path
-        assert 'hx-headers=\'{"X-CSRF-Token": "' in html
+
+
+def test_forms_carry_a_csrf_token_but_public_pages_for_visitors_do_not(client):
+    for path in ("/signup", "/login", "/forgot-password"):
+        assert 'hx-headers=\'{"X-CSRF-Token": "' in client.get(path).text, path
+    public = client.get("/")
+    assert "X-CSRF-Token" not in public.text and "set-cookie" not in public.headers
+    sign_up(client)
+    assert 'hx-headers=\'{"X-CSRF-Token": "' in client.get("/").text
 
 
 def test_unknown_page_is_a_full_404_page(client):
