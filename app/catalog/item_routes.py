@@ -54,6 +54,7 @@ async def _step_page(request: Req, db: AsyncSession, creator: Creator, item: Ite
             files=await uploads.for_item(db, item.id),
             tier=creators.tier_in_force(creator, settings),
             cover_upload=await db.get(Upload, item.cover_upload_id) if item.cover_upload_id else None,
+            preview_upload=await db.get(Upload, item.preview_upload_id) if item.preview_upload_id else None,
         )
     if step == "publish":
         context["problems"] = await items.publish_problems(db, item)

@@ -64,8 +64,8 @@ async def process_upload(ctx: JobContext) -> None:
         upload.meta = {**result.metadata, **({"warnings": result.warnings} if result.warnings else {})}
         upload.thumbnails = thumbnails
         upload.temp_path = None
-        if upload.purpose == "cover" and item is not None:
-            await _replace_cover(ctx, item.id, upload)
+        if upload.purpose in ("cover", "preview") and item is not None:
+            await _replace_on_item(ctx, item.id, upload)
         elif upload.purpose == "avatar":
             await _replace_avatar(ctx, upload)
     except Rejected as exc:
@@ -83,11 +83,12 @@ async def process_upload(ctx: JobContext) -> None:
         upload.temp_path = None
 
 
-async def _replace_cover(ctx: JobContext, item_id: int, upload: Upload) -> None:
-    # Locking the item serialises cover jobs of one item, so none of them misses the other's cover.
+async def _replace_on_item(ctx: JobContext, item_id: int, upload: Upload) -> None:
+    """Make a ready cover or preview clip the item's current one."""
+    # Locking the item serialises these jobs for one item, so none of them misses the other's upload.
     item = await ctx.session.get(Item, item_id, with_for_update=True, populate_existing=True)
     assert item is not None
-    await _make_current(ctx, item, "cover_upload_id", upload)
+    await _make_current(ctx, item, f"{upload.purpose}_upload_id", upload)
 
 
 async def _replace_avatar(ctx: JobContext, upload: Upload) -> None:

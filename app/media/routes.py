@@ -52,8 +52,10 @@ async def upload_file(
     request: Req, db: Db, public_id: FromPath[str], purpose: FromQuery[str] = "file"
 ) -> Response[Any]:
     creator, item = await my_item(request, db, public_id)
-    if purpose not in ("file", "cover"):
+    if purpose not in ("file", "cover", "preview"):
         raise AppError("Unknown kind of upload.")
+    if purpose == "preview" and item.type not in ("audio", "video"):
+        raise AppError("Only audio and video items have a preview clip.")
     version = None
     if purpose == "file":
         if item.type not in VERSIONED_TYPES:

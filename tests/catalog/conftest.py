@@ -39,7 +39,7 @@ def upload(client: TestClient, public_id: str, path: Path, purpose: str = "file"
     token = csrf_token(client)
     with path.open("rb") as handle:
         return client.post(
-            f"/creator/items/{public_id}/uploads" + ("?purpose=cover" if purpose == "cover" else ""),
+            f"/creator/items/{public_id}/uploads" + ("" if purpose == "file" else f"?purpose={purpose}"),
             data={"_csrf_token": token},
             files={"file": (name or path.name, handle, "application/octet-stream")},
             headers={"HX-Request": "true"} if htmx else {},
