@@ -32,7 +32,7 @@ MARKDOWN_NOISE = r"\]\([^)]*\)|[*_`#>\[\]|~]+"
 HEADLINE_OPTIONS = f"StartSel={START}, StopSel={STOP}, MaxWords=28, MinWords=10, MaxFragments=2, FragmentDelimiter= … "
 WORD = re.compile(r"[^\W\d_]{3,40}")
 
-SEARCH_SORTS = {"relevance": "Best match", **{key: sort.label for key, sort in SORTS.items()}}
+SEARCH_SORTS = {"": "Best match", **{key: sort.label for key, sort in SORTS.items()}}
 PRICE_FILTERS = {"": "Any price", "free": "Free", "paid": "Paid"}
 
 
@@ -46,7 +46,8 @@ class Search:
     min_cents: int | None = None
     max_cents: int | None = None
     tag: str = ""
-    sort: str = "relevance"
+    sort: str = "relevance"  # the order used: relevance, or newest when there are no words
+    sort_asked: str = ""  # what the person chose ("" = best match)
     cursor: str | None = None
     size: int = 24
     ignored: list[str] = field(default_factory=list)
@@ -71,12 +72,11 @@ class Search:
 
         low, high = money("min", "Minimum price"), money("max", "Maximum price")
         tag = tag_path(params.get("tag", "")[:300]) or ""
-        sort = params.get("sort", "")
-        if sort not in SEARCH_SORTS:
-            sort = "relevance" if q else "new"
-        if sort == "relevance" and not q:
-            sort = "new"
-        return cls(q, kind, price, low, high, tag, sort, params.get("cursor") or None,
+        asked = params.get("sort", "")
+        if asked not in SEARCH_SORTS:
+            asked = ""
+        sort = asked or ("relevance" if q else "new")
+        return cls(q, kind, price, low, high, tag, sort, asked, params.get("cursor") or None,
                    pagination.page_size(params.get("size")), ignored)
 
     def filters(self) -> list[ColumnElement[bool]]:
@@ -97,7 +97,7 @@ class Search:
 
     def params(self, **changes: Any) -> dict[str, str]:
         """The query string of this search (with changes), for links that keep the other filters."""
-        values = {"q": self.q, "type": self.type, "price": self.price, "tag": self.tag, "sort": self.sort,
+        values = {"q": self.q, "type": self.type, "price": self.price, "tag": self.tag, "sort": self.sort_asked,
                   "min": _money_param(self.min_cents), "max": _money_param(self.max_cents)}
         values.update(changes)
         return {k: v for k, v in values.items() if v}

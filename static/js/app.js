@@ -42,4 +42,21 @@
     if (bar) { bar.hidden = true; bar.value = 0; }
     if (event.detail.successful) form.reset();
   });
+
+  // htmx keeps a copy of the page's markup for the Back button; typed values and chosen options live outside
+  // the markup, so they are written into it first (otherwise Back shows results under an empty search box).
+  document.body.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("input, textarea, select").forEach(function (field) {
+      if (field.type === "file" || field.type === "password" || field.type === "hidden") return;
+      if (field.tagName === "SELECT") {
+        Array.prototype.forEach.call(field.options, function (option) { option.toggleAttribute("selected", option.selected); });
+      } else if (field.type === "checkbox" || field.type === "radio") {
+        field.toggleAttribute("checked", field.checked);
+      } else if (field.tagName === "TEXTAREA") {
+        field.textContent = field.value;
+      } else {
+        field.setAttribute("value", field.value);
+      }
+    });
+  });
 })();

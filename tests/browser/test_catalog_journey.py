@@ -258,7 +258,7 @@ def test_creator_publishes_an_audio_item(page: Page, browser: Browser, base_url:
     expect(page.locator(".badge-ai")).to_have_text("Handmade")
     expect(page.locator(".prose strong")).to_have_text("late-night")
     expect(page.locator(".prose")).to_contain_text("Recorded in one take.")
-    expect(page.locator(".tags .tag")).to_have_text(["music/electronic/ambient", "field recordings"])
+    expect(page.locator(".tags .tag")).to_have_text(["music / electronic / ambient", "field recordings"])
     expect(page.locator("ol.chapters li")).to_have_text(["0:00 Dusk", "2:10 Deep water"])
     expect(page.locator("dl.details")).to_contain_text("2024-05-01")
     expect(page.locator("dl.details")).to_contain_text("Cello by Ines Alvarez")
@@ -331,7 +331,7 @@ def test_creator_publishes_an_audio_item(page: Page, browser: Browser, base_url:
         expect(plain.locator(".item-kind")).to_have_text("File · preset")
         expect(plain.locator(".price")).to_have_text("€3.50")
         expect(plain.locator(".badge-ai")).to_have_text("AI-assisted")
-        expect(plain.locator(".tags .tag")).to_have_text(["synth/presets"])
+        expect(plain.locator(".tags .tag")).to_have_text(["synth / presets"])
         expect(plain.locator(".cover-placeholder")).to_be_visible()
         screenshot("nojs-public-item", plain)
     finally:
