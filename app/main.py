@@ -33,7 +33,7 @@ from app.web.caching import PageCache, page_cache_middleware
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.flash import write_flash_cookie
 from app.web.observability import Metrics, count_unrouted, health, metrics_endpoint, metrics_middleware
-from app.web.security import add_security_headers
+from app.web.security import add_security_headers, refuse_nul_middleware
 from app.web.templating import STATIC, make_environment
 
 
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         middleware=[
             metrics_middleware,
+            refuse_nul_middleware,
             DefineMiddleware(page_cache_middleware, csrf_config=csrf_config),  # before the session is loaded
             DefineMiddleware(session_middleware),
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get
+from litestar import HttpMethod, Response, get, route
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -15,14 +15,14 @@ from app.db.engine import Db
 from app.discovery import pages
 from app.media import uploads
 from app.media.models import Upload
-from app.web.caching import PUBLIC_PAGE
+from app.web.caching import public_page
 from app.web.errors import Forbidden, NotFound
 
 # A link to a file lives long enough to fetch it at a slow connection's pace (≈100 kB/s), within bounds.
 LINK_FLOOR, LINK_CEILING, SLOW_BYTES_PER_SECOND = 10 * 60, 4 * 3600, 100_000
 
 
-@get("/i/{public_id:str}", opt=PUBLIC_PAGE)
+@public_page("/i/{public_id:str}")
 async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     viewer = current_user(request)
     shown = await items.public_item(db, public_id, viewer.id if viewer else None)
@@ -52,7 +52,7 @@ def file_link(request: Req, upload: Upload, disposition: str = "inline") -> Redi
     return Redirect(url, status_code=302, headers={"Cache-Control": "private, no-store"})
 
 
-@get("/i/{public_id:str}/stream")
+@route("/i/{public_id:str}/stream", http_method=[HttpMethod.GET, HttpMethod.HEAD])  # podcast apps ask with HEAD
 async def stream(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     """Play a free item (or your own): a short-lived signed link to the file, which supports Range."""
     viewer = current_user(request)
@@ -65,7 +65,7 @@ async def stream(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     return file_link(request, upload)
 
 
-@get("/i/{public_id:str}/preview")
+@route("/i/{public_id:str}/preview", http_method=[HttpMethod.GET, HttpMethod.HEAD])
 async def preview(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     """The preview clip the creator chose, for anyone who can see the item."""
     viewer = current_user(request)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from litestar import get
 from litestar.params import FromPath
 from litestar.response import Template
 
 from app.catalog.views import Req
 from app.db.engine import Db
 from app.discovery import pages
-from app.web.caching import PUBLIC_PAGE
+from app.web.caching import public_page
 from app.web.errors import NotFound
 
 ATOM = "application/atom+xml; charset=utf-8"
@@ -27,7 +26,7 @@ def _feed(request: Req, items: list, enclosures: dict, *, title: str, page_path:
     })
 
 
-@get("/{handle:str}/feed.atom", opt=PUBLIC_PAGE)
+@public_page("/{handle:str}/feed.atom")
 async def creator_feed(request: Req, db: Db, handle: FromPath[str]) -> Template:
     shown = await pages.profile(db, handle)
     items = await pages.feed_items(db, shown.user.id)
@@ -35,7 +34,7 @@ async def creator_feed(request: Req, db: Db, handle: FromPath[str]) -> Template:
                  page_path=f"/@{shown.user.username}", author=shown.user.display_name)
 
 
-@get("/{handle:str}/{slug:str}/feed.atom", opt=PUBLIC_PAGE)
+@public_page("/{handle:str}/{slug:str}/feed.atom")
 async def project_feed(request: Req, db: Db, handle: FromPath[str], slug: FromPath[str]) -> Template:
     person, project, _ = await pages.project(db, handle, slug)
     items = await pages.feed_items(db, person.id, project.id)
@@ -43,19 +42,19 @@ async def project_feed(request: Req, db: Db, handle: FromPath[str], slug: FromPa
                  page_path=f"/@{person.username}/{project.slug}", author=person.display_name)
 
 
-@get("/sitemap.xml", opt=PUBLIC_PAGE)
+@public_page("/sitemap.xml")
 async def sitemap_index(db: Db) -> Template:
     return Template(template_name="discovery/sitemap_index.xml", media_type=XML,
                     context={"blocks": await pages.sitemap_blocks(db)})
 
 
-@get("/sitemaps/people.xml", opt=PUBLIC_PAGE)
+@public_page("/sitemaps/people.xml")
 async def sitemap_people(db: Db) -> Template:
     urls = [(f"/@{user}" + (f"/{slug}" if slug else ""), when) for user, slug, when in await pages.sitemap_people(db)]
     return Template(template_name="discovery/sitemap.xml", media_type=XML, context={"urls": [("/", None), *urls]})
 
 
-@get("/sitemaps/items/{name:str}", opt=PUBLIC_PAGE)
+@public_page("/sitemaps/items/{name:str}")
 async def sitemap_items(db: Db, name: FromPath[str]) -> Template:
     block = re.fullmatch(r"(\d{1,7})\.xml", name)
     urls = [(f"/i/{p}", when) for p, when in await pages.sitemap_items(db, int(block[1]))] if block else []
@@ -64,9 +63,9 @@ async def sitemap_items(db: Db, name: FromPath[str]) -> Template:
     return Template(template_name="discovery/sitemap.xml", media_type=XML, context={"urls": urls})
 
 
-@get("/robots.txt", opt=PUBLIC_PAGE)
+@public_page("/robots.txt")
 async def robots() -> Template:
-    return Template(template_name="discovery/robots.txt", media_type="text/plain; charset=utf-8")
+    return Template(template_name="discovery/robots.txt", media_type="text/plain")  # Litestar adds the charset
 
 
 ROUTES = [creator_feed, project_feed, sitemap_index, sitemap_people, sitemap_items, robots]

@@ -125,7 +125,7 @@ SITEMAP_BLOCK = 10_000  # item ids per sitemap file (the protocol allows 50,000 
 
 async def sitemap_blocks(db: AsyncSession) -> list[tuple[int, datetime | None]]:
     rows = await db.execute(
-        select((Item.id / SITEMAP_BLOCK).label("block"), func.max(Item.updated_at))
+        select(func.div(Item.id, SITEMAP_BLOCK).label("block"), func.max(Item.updated_at))
         .where(LISTED).group_by(text("block")).order_by(text("block"))
     )
     return [(int(block), updated) for block, updated in rows]

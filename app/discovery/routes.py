@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -20,7 +19,7 @@ from app.db.engine import Db
 from app.discovery import pages
 from app.discovery import search as searching
 from app.discovery.listing import Page, list_items, tagged_under
-from app.web.caching import PUBLIC_PAGE
+from app.web.caching import public_page
 from app.web.errors import NotFound
 
 
@@ -48,7 +47,7 @@ def list_page(request: Req, template: str, page: Page, context: dict[str, Any], 
     return Template(template_name=template, context={**context, **cards})
 
 
-@get("/", opt=PUBLIC_PAGE)
+@public_page("/")
 async def home(request: Req, db: Db) -> Template:
     new = await list_items(db, [], sort="new", size=12)
     popular = await list_items(db, [Item.recent_sales > 0], sort="popular", size=12)
@@ -61,7 +60,7 @@ async def home(request: Req, db: Db) -> Template:
 EMPTY = "Nothing published here yet."
 
 
-@get("/{handle:str}", opt=PUBLIC_PAGE)
+@public_page("/{handle:str}")
 async def creator_page(request: Req, db: Db, handle: FromPath[str], cursor: FromQuery[str | None] = None) -> Template:
     shown = await pages.profile(db, handle)
     page = await list_items(db, [Item.creator_id == shown.user.id], cursor=cursor)
@@ -70,7 +69,7 @@ async def creator_page(request: Req, db: Db, handle: FromPath[str], cursor: From
     })
 
 
-@get("/{handle:str}/{slug:str}", opt=PUBLIC_PAGE)
+@public_page("/{handle:str}/{slug:str}")
 async def project_page(request: Req, db: Db, handle: FromPath[str], slug: FromPath[str],
                        cursor: FromQuery[str | None] = None) -> Template:
     person, project, cover = await pages.project(db, handle, slug)
@@ -80,7 +79,7 @@ async def project_page(request: Req, db: Db, handle: FromPath[str], slug: FromPa
     })
 
 
-@get("/t/{path:path}", opt=PUBLIC_PAGE)
+@public_page("/t/{path:path}")
 async def tag_page(request: Req, db: Db, path: FromPath[str], cursor: FromQuery[str | None] = None) -> Template:
     wanted = tag_path(path[:300])
     if wanted is None:
@@ -90,7 +89,7 @@ async def tag_page(request: Req, db: Db, path: FromPath[str], cursor: FromQuery[
     return list_page(request, "discovery/tag.html", page, {"tag": tag, "empty": EMPTY})
 
 
-@get("/search", opt=PUBLIC_PAGE)
+@public_page("/search")
 async def search_page(request: Req, db: Db) -> Template:
     search = searching.Search.from_params({k: v for k, v in request.query_params.items() if isinstance(v, str)})
     results = await searching.run(db, search)
@@ -108,7 +107,7 @@ async def search_page(request: Req, db: Db) -> Template:
     return Template(template_name="discovery/search.html", context=context)
 
 
-@get("/search/suggest", opt=PUBLIC_PAGE)
+@public_page("/search/suggest")
 async def suggest(request: Req, db: Db, q: FromQuery[str] = "") -> Template | Redirect:
     if not fragment_wanted(request):
         return Redirect(f"/search?{urlencode({'q': q[:200]})}", status_code=303)

@@ -24,6 +24,7 @@ MAX_QUERY = 200  # characters of a query we read; the rest of a 10 KB paste is i
 # would otherwise rank all of them for every page; past the first thousand nobody reads on.
 CANDIDATES = 1000
 COUNT_CAP = 1000
+DEFAULT_SIZE = 24
 ENGLISH = cast(literal("english"), REGCONFIG)
 # ts_headline marks matches with characters nobody types (Unicode private use), so the passage can be escaped
 # first and marked up afterwards; the same characters are removed from the text beforehand.
@@ -77,7 +78,7 @@ class Search:
             asked = ""
         sort = asked or ("relevance" if q else "new")
         return cls(q, kind, price, low, high, tag, sort, asked, params.get("cursor") or None,
-                   pagination.page_size(params.get("size")), ignored)
+                   pagination.page_size(params.get("size"), DEFAULT_SIZE), ignored)
 
     def filters(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -98,7 +99,8 @@ class Search:
     def params(self, **changes: Any) -> dict[str, str]:
         """The query string of this search (with changes), for links that keep the other filters."""
         values = {"q": self.q, "type": self.type, "price": self.price, "tag": self.tag, "sort": self.sort_asked,
-                  "min": _money_param(self.min_cents), "max": _money_param(self.max_cents)}
+                  "min": _money_param(self.min_cents), "max": _money_param(self.max_cents),
+                  "size": str(self.size) if self.size != DEFAULT_SIZE else ""}
         values.update(changes)
         return {k: v for k, v in values.items() if v}
 

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from litestar import HttpMethod, route
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +32,11 @@ from app.web.flash import COOKIE as FLASH_COOKIE
 log = logging.getLogger("fairshelf.cache")
 
 PUBLIC_PAGE = {"public_page": True, "exclude_from_csrf": True}
+
+
+def public_page(path: str, **kwargs: Any) -> Any:
+    """Route decorator for a public page: GET and HEAD (crawlers and podcast apps ask with HEAD), cacheable."""
+    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], opt=PUBLIC_PAGE, **kwargs)
 BROWSER_CACHE = b"public, max-age=30, stale-while-revalidate=300"
 PERSONAL = b"private, no-cache"
 VARY = b"HX-Request, HX-History-Restore-Request, Cookie"
@@ -155,9 +161,17 @@ def page_cache_middleware(app: ASGIApp, csrf_config: CSRFConfig) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         handler = scope.get("route_handler")
-        if scope["method"] != "GET" or handler is None or not handler.opt.get("public_page"):
+        if scope["method"] not in ("GET", "HEAD") or handler is None or not handler.opt.get("public_page"):
             await app(scope, receive, send)
             return
+        if scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}  # rendered in full (and cached) as for GET; _send drops the body
+            original_send = send
+
+            async def send(message: Message) -> None:  # noqa: F811 - the same send, minus the body
+                if message["type"] == "http.response.body":
+                    message = {**message, "body": b""}
+                await original_send(message)
         state = scope["app"].state
         cache: PageCache = state.page_cache
         if _has_cookie(scope, (cookie_name(state.settings), FLASH_COOKIE)):

@@ -7,7 +7,9 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.web.errors import AppError
 
 CSP = "; ".join(
     [
@@ -42,6 +44,22 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     for name, value in HEADERS.items():
         if name not in headers:
             headers[name] = value
+
+
+class NulInAddress(AppError):
+    title = "This address is not valid"
+
+
+def refuse_nul_middleware(app: ASGIApp) -> ASGIApp:
+    """No address has a NUL character in it, and PostgreSQL text cannot hold one: refuse it before any route
+    passes it on (a clear 400 rather than a database error)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")):
+            raise NulInAddress("Web addresses cannot contain NUL characters.")
+        await app(scope, receive, send)
+
+    return middleware
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
