@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import CITEXT
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,9 +27,9 @@ class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("username ~ '^[a-z0-9_]{3,30}$'", name="username_format"),
-        # Type-ahead search suggests creators by a fragment of their name (pg_trgm).
-        Index("ix_users_display_name_trgm", "display_name", postgresql_using="gin",
-              postgresql_ops={"display_name": "gin_trgm_ops"}),
+        # Type-ahead suggests creators whose name starts with what was typed (COLLATE "C" in the migration, which
+        # Alembic does not reflect; see ix_items_title_prefix).
+        Index("ix_users_display_name_prefix", text("lower(display_name::text)")),
     )
 
     email: Mapped[str] = mapped_column(CITEXT, unique=True)

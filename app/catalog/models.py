@@ -103,8 +103,9 @@ class Item(IdMixin, TimestampMixin, Base):
         Index("ix_items_creator", "creator_id", "updated_at"),
         Index("ix_items_tags", "tags", postgresql_using="gist"),
         Index("ix_items_search", "search_vector", postgresql_using="gin"),
-        Index("ix_items_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"},
-              postgresql_where=text(LISTED)),
+        # Type-ahead: titles by prefix. The migration builds it COLLATE "C" (byte order, so LIKE 'abc%' is an index
+        # range under any database collation); Alembic does not reflect an expression's collation.
+        Index("ix_items_title_prefix", text("lower(title::text)"), postgresql_where=text(LISTED)),
         # Every public list walks one of these in order and stops after a page (keyset pagination).
         Index("ix_items_listed_new", text("published_at DESC"), text("id DESC"), postgresql_where=text(LISTED)),
         Index("ix_items_listed_popular", text("recent_sales DESC"), text("id DESC"), postgresql_where=text(LISTED)),

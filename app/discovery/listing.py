@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, cast, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -15,7 +15,9 @@ from app.catalog.models import Item, LTree
 from app.media.models import Upload
 from app.web import pagination
 
-LISTED = and_(Item.status == "published", Item.deleted_at.is_(None))
+# A literal, not a bound parameter: the partial indexes say "WHERE status = 'published'", and a generic plan for
+# "status = $1" could not use them.
+LISTED = and_(Item.status == literal_column("'published'"), Item.deleted_at.is_(None))
 
 
 def tagged_under(path: str) -> ColumnElement[bool]:

@@ -98,7 +98,8 @@ async def search_page(request: Req, db: Db) -> Template:
         return Template(template_name="discovery/_cards.html", context=cards)
     context = {
         **cards, "search": search, "results": results, "count_cap": searching.COUNT_CAP,
-        "suggestions": await searching.suggest(db, search.q) if search.q and not search.cursor else None,
+        # The results are the items; creators and tags that match are offered beside them.
+        "suggestions": await searching.suggest(db, search.q, titles=False) if search.q and not search.cursor else None,
         "item_types": ITEM_TYPES, "price_filters": searching.PRICE_FILTERS, "sorts": searching.SEARCH_SORTS,
         "empty": "",
     }

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, cast, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, cast, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.models import User
 from app.catalog.forms import tag_path
 from app.catalog.models import ITEM_TYPES, Item
 from app.discovery.listing import LISTED, SORTS, Card, Page, card, card_query, list_items, tagged_under
@@ -216,28 +215,40 @@ class Suggestions:
         return bool(self.items or self.creators or self.tags)
 
 
-async def suggest(db: AsyncSession, q: str, limit: int = 5) -> Suggestions:
-    """Type-ahead: titles, creators and tags that start like, or look like, what has been typed so far."""
+def _like_prefix(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def _titles_starting(db: AsyncSession, q: str, limit: int) -> list[tuple[str, str]]:
+    # The first 50 titles in index order, then the most popular of them: bounded whatever the prefix.
+    rows = await db.execute(text(
+        "SELECT public_id, title FROM ("
+        "  SELECT public_id, title, recent_sales, id FROM items"
+        "  WHERE status = 'published' AND deleted_at IS NULL AND lower(title) COLLATE \"C\" LIKE :prefix"
+        "  ORDER BY lower(title) COLLATE \"C\" LIMIT 50"
+        ") AS starting ORDER BY recent_sales DESC, id DESC LIMIT :limit"
+    ), {"prefix": _like_prefix(q), "limit": limit})
+    return [(p, t) for p, t in rows]
+
+
+async def suggest(db: AsyncSession, q: str, limit: int = 5, *, titles: bool = True) -> Suggestions:
+    """Type-ahead: items and creators whose name starts with what has been typed so far, and matching tags.
+
+    Each list is read in index order and bounded before it is ranked, so a common prefix costs what a rare one
+    does. When no title starts that way, misspelt words are corrected from the word list (pg_trgm) first."""
     q = " ".join(q[:60].split()).lower()
     if len(q) < 2:
         return Suggestions([], [], [])
-    prefix = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    looks_like = Item.title.op("%>")(q) if len(q) >= 3 else literal(False)
-    items = (await db.execute(
-        select(Item.public_id, Item.title).where(LISTED, or_(Item.title.ilike(prefix), looks_like))
-        .order_by(func.word_similarity(q, Item.title).desc(), Item.recent_sales.desc(), Item.id.desc()).limit(limit)
-    )).all()
-    person_like = User.display_name.op("%>")(q) if len(q) >= 3 else literal(False)
-    creators = (await db.execute(
-        select(User.username, User.display_name)
-        .where(text("EXISTS (SELECT 1 FROM creators c WHERE c.user_id = users.id)"),
-               or_(User.display_name.ilike(prefix), User.username.ilike(prefix), person_like))
-        .order_by(func.word_similarity(q, User.display_name).desc(), User.id).limit(limit)
-    )).all()
-    label = q.replace(" ", "_")
+    items = await _titles_starting(db, q, limit) if titles else []
+    if titles and not items and len(q) >= 3 and (corrected := await did_you_mean(db, q)):
+        items = await _titles_starting(db, corrected, limit)
+    creators = (await db.execute(text(
+        "SELECT u.username, u.display_name FROM users u JOIN creators c ON c.user_id = u.id"
+        " WHERE lower(u.display_name) COLLATE \"C\" LIKE :prefix OR u.username::text LIKE :prefix"
+        " ORDER BY u.username = :q DESC, lower(u.display_name) COLLATE \"C\" LIMIT :limit"
+    ), {"prefix": _like_prefix(q), "q": q[:30], "limit": limit})).all()
     tags = (await db.execute(text(
         "SELECT path::text AS path, items FROM tag_counts WHERE path::text ILIKE :like "
         "ORDER BY items DESC, path LIMIT :limit"
-    ), {"like": "%" + label.replace("%", "\\%").replace("_", "\\_") + "%", "limit": limit})).all()
-    return Suggestions([tuple(r) for r in items], [tuple(r) for r in creators], [tuple(r) for r in tags])
-
+    ), {"like": "%" + _like_prefix(q.replace(" ", "_")), "limit": limit})).all()
+    return Suggestions(items, [tuple(r) for r in creators], [tuple(r) for r in tags])

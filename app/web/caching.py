@@ -40,7 +40,7 @@ def public_page(path: str, **kwargs: Any) -> Any:
 BROWSER_CACHE = b"public, max-age=30, stale-while-revalidate=300"
 PERSONAL = b"private, no-cache"
 VARY = b"HX-Request, HX-History-Restore-Request, Cookie"
-KEY_HEADERS = (b"hx-request", b"hx-history-restore-request", b"hx-target")
+KEY_HEADERS = (b"hx-request", b"hx-history-restore-request")  # what the pages vary on (see VARY)
 LARGEST_BODY = 1024 * 1024
 RESULTS = ("hit", "stale", "coalesced", "miss", "personal")
 
