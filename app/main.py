@@ -20,7 +20,7 @@ from app.accounts.auth import session_middleware
 from app.accounts.passwords import Passwords
 from app.accounts.service import Accounts
 from app.catalog import creator_routes, item_routes, public_routes
-from app.db.engine import make_engine, make_sessionmaker, provide_db
+from app.db.engine import make_engine, make_reader_sessionmaker, make_sessionmaker, provide_db
 from app.discovery import feeds as discovery_feeds
 from app.discovery import routes as discovery_routes
 from app.mail import routes as mail_routes
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> Litestar:
             "settings": settings,
             "engine": engine,
             "sessionmaker": make_sessionmaker(engine),
+            "reader": make_reader_sessionmaker(engine),
             "accounts": Accounts(settings, Passwords(settings), mailer),
             "metrics": metrics,
             "storage": storage,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, and_, bindparam, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.accounts.models import User
 from app.catalog.forms import DetailsForm, NewItemForm, PricingForm, VersionForm
@@ -217,30 +220,65 @@ async def list_for_creator(db: AsyncSession, creator_id: int) -> list[Item]:
 
 @dataclass(frozen=True, slots=True)
 class PublicItem:
-    item: Item
-    creator: User
-    project: Project | None
-    cover: Upload | None
-    versions: list[ItemVersion]
+    """An item as its page shows it. `item` is a row of just the columns a page needs (never the text body,
+    which is for buyers); the rest are what the page links to."""
+
+    item: Any
+    creator_name: str
+    creator_username: str
+    project: tuple[str, str] | None  # name, slug
+    cover: tuple[str, list[int]] | None  # upload public id, thumbnail sizes
+    versions: list[dict[str, Any]]  # label, changelog, published (oldest first)
     is_owner: bool
+
+
+PAGE_COLUMNS = (
+    Item.id, Item.public_id, Item.creator_id, Item.project_id, Item.type, Item.subtype, Item.title, Item.slug,
+    Item.description_md, Item.description_html, Item.chapters, Item.price_mode, Item.price_cents,
+    Item.min_price_cents, Item.suggested_price_cents, Item.currency, Item.tags, Item.release_date, Item.credits,
+    Item.ai_label, Item.status, Item.preview_upload_id, Item.published_at, Item.updated_at,
+)
+
+
+def public_item_query() -> Select[Any]:
+    """One statement for an item's page (the hottest read there is): the item, its creator, project, ready
+    cover and versions. Built once: constructing it costs more than running it."""
+    cover = aliased(Upload)
+    versions_json = (
+        select(func.coalesce(func.json_agg(aggregate_order_by(func.json_build_object(
+            "label", ItemVersion.label, "changelog", ItemVersion.changelog,
+            "published", ItemVersion.published_at.is_not(None)), ItemVersion.id)), text("'[]'::json")))
+        .where(ItemVersion.item_id == Item.id).scalar_subquery()
+    )
+    return (
+        select(*PAGE_COLUMNS, User.display_name, User.username, Project.name, Project.slug, cover.public_id,
+               cover.thumbnails, versions_json.label("versions"))
+        .join(User, User.id == Item.creator_id)
+        .outerjoin(Project, Project.id == Item.project_id)
+        .outerjoin(cover, and_(cover.id == Item.cover_upload_id, cover.state == literal_column("'ready'"),
+                               cover.deleted_at.is_(None)))
+        .where(Item.public_id == bindparam("public_id", type_=String), Item.deleted_at.is_(None))
+    )
+
+
+PUBLIC_ITEM = public_item_query()
 
 
 async def public_item(db: AsyncSession, public_id: str, viewer_id: int | None) -> PublicItem:
     """An item as its page shows it: published or unlisted for everyone, any state but deleted for its owner."""
-    row = (await db.execute(
-        select(Item, User).join(User, User.id == Item.creator_id)
-        .where(Item.public_id == public_id, Item.deleted_at.is_(None))
-    )).one_or_none()
+    row = (await (await db.connection()).execute(PUBLIC_ITEM, {"public_id": public_id[:16]})).one_or_none()
     if row is None:
         raise NotFound("There is no item at this address.")
-    item, creator = row
-    is_owner = viewer_id == item.creator_id
-    if item.status not in PUBLIC_STATUSES and not is_owner:
+    is_owner = viewer_id == row.creator_id
+    if row.status not in PUBLIC_STATUSES and not is_owner:
         raise NotFound("There is no item at this address.")
-    project = await db.get(Project, item.project_id) if item.project_id else None
-    cover = await db.get(Upload, item.cover_upload_id) if item.cover_upload_id else None
-    published = [v for v in await versions(db, item.id) if v.published_at or is_owner]
-    return PublicItem(item, creator, project, cover if cover and cover.state == "ready" else None, published, is_owner)
+    columns = len(PAGE_COLUMNS)
+    name, username, project_name, project_slug, cover_id, cover_sizes, versions_list = row[columns:]
+    return PublicItem(
+        row, name, username, (project_name, project_slug) if project_name else None,
+        (cover_id, cover_sizes) if cover_id else None,
+        [v for v in versions_list if v["published"] or is_owner], is_owner,
+    )
 
 
 @dataclass(frozen=True, slots=True)

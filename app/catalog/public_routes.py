@@ -10,11 +10,10 @@ from litestar.response import Redirect, Template
 
 from app.accounts.auth import current_user
 from app.catalog import items
-from app.catalog.views import Req, cover_url
+from app.catalog.views import Req, thumb_url
 from app.db.engine import Db
 from app.discovery import pages
 from app.media import uploads
-from app.media.models import Upload
 from app.web.caching import public_page
 from app.web.errors import Forbidden, NotFound
 
@@ -31,7 +30,8 @@ async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     player = await pages.primary_file(db, item) if playable and item.type in ("audio", "video") else None
     preview = await pages.primary_file(db, item, preview=True) if player is None else None
     return Template(template_name="catalog/item.html", context={
-        "shown": shown, "item": item, "cover": cover_url(request, shown.cover, 1280),
+        "shown": shown, "item": item,
+        "cover": thumb_url(request.app.state.storage, *shown.cover, 1280) if shown.cover else None,
         "player": player, "preview": preview,
         "files": await uploads.for_item(db, item.id) if shown.is_owner else [],
     })
@@ -43,7 +43,7 @@ async def item_alias(public_id: FromPath[str], slug: FromPath[str]) -> Response[
     return Redirect(f"/i/{public_id}", status_code=301)
 
 
-def file_link(request: Req, upload: Upload, disposition: str = "inline") -> Redirect:
+def file_link(request: Req, upload: Any, disposition: str = "inline") -> Redirect:
     ttl = min(LINK_CEILING, max(LINK_FLOOR, upload.size_bytes // SLOW_BYTES_PER_SECOND))
     url = request.app.state.storage.signed_url(
         upload.storage_key, filename=upload.filename, content_type=upload.mime or "application/octet-stream",

@@ -31,6 +31,18 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_reader_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read: every statement commits on its own (no BEGIN, no ROLLBACK), and the
+    connection keeps its prepared statements, which a rollback at the end of each request would discard."""
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
+    """Litestar dependency for read-only pages (see app/web/caching.public_page)."""
+    async with state.reader() as session:
+        yield session
+
+
 async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     """Litestar dependency: one session per request, rolled back if the handler did not commit."""
     async with state.sessionmaker() as session:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import BigInteger, String, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -102,22 +103,31 @@ async def refresh_lists(db: AsyncSession) -> None:
     await db.execute(text("REFRESH MATERIALIZED VIEW CONCURRENTLY tag_counts"))
 
 
-async def primary_file(db: AsyncSession, item: Item, *, preview: bool = False) -> Upload | None:
-    """The file an inline player plays: the preview clip, or the first ready file of the newest published version
-    (audio for audio items, video for video items)."""
+FILE_COLUMNS = (Upload.id, Upload.public_id, Upload.storage_key, Upload.filename, Upload.mime, Upload.size_bytes)
+
+
+async def primary_file(db: AsyncSession, item: Any, *, preview: bool = False) -> Any:
+    """The file an inline player plays (a row of FILE_COLUMNS): the preview clip, or the first ready file of the
+    newest published version (audio for audio items, video for video items)."""
+    connection = await db.connection()
     if preview:
         if not item.preview_upload_id:
             return None
-        upload = await db.get(Upload, item.preview_upload_id)
-        return upload if upload and upload.state == "ready" and upload.deleted_at is None else None
+        return (await connection.execute(PREVIEW_FILE, {"upload_id": item.preview_upload_id})).first()
     kind = {"audio": "audio/", "video": "video/"}.get(item.type, "")
-    return await db.scalar(
-        select(Upload).join(ItemVersion, ItemVersion.id == Upload.version_id)
-        .where(Upload.item_id == item.id, Upload.purpose == "file", Upload.state == "ready",
-               Upload.deleted_at.is_(None), ItemVersion.published_at.is_not(None),
-               Upload.mime.startswith(kind))
-        .order_by(ItemVersion.published_at.desc(), Upload.id).limit(1)
-    )
+    return (await connection.execute(PRIMARY_FILE, {"item_id": item.id, "kind": kind})).first()
+
+
+# Built once (item pages are hot, and building a statement costs more than running one).
+PRIMARY_FILE = (
+    select(*FILE_COLUMNS).join(ItemVersion, ItemVersion.id == Upload.version_id)
+    .where(Upload.item_id == bindparam("item_id", type_=BigInteger), Upload.purpose == "file",
+           Upload.state == "ready", Upload.deleted_at.is_(None), ItemVersion.published_at.is_not(None),
+           Upload.mime.startswith(bindparam("kind", type_=String)))
+    .order_by(ItemVersion.published_at.desc(), Upload.id).limit(1)
+)
+PREVIEW_FILE = select(*FILE_COLUMNS).where(
+    Upload.id == bindparam("upload_id", type_=BigInteger), Upload.state == "ready", Upload.deleted_at.is_(None))
 
 
 SITEMAP_BLOCK = 10_000  # item ids per sitemap file (the protocol allows 50,000 URLs and 50 MB)
@@ -162,9 +172,9 @@ async def feed_items(db: AsyncSession, creator_id: int, project_id: int | None =
     ))
 
 
-async def free_audio(db: AsyncSession, items: list[Item]) -> dict[int, Upload]:
+async def free_audio(db: AsyncSession, items: list[Item]) -> dict[int, Any]:
     """The file a podcast app should download for each free audio item (feed enclosures)."""
-    found: dict[int, Upload] = {}
+    found: dict[int, Any] = {}
     for item in items:
         if item.type == "audio" and item.price_mode == "free":
             upload = await primary_file(db, item)

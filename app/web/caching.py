@@ -22,11 +22,13 @@ from typing import Any
 
 from litestar import HttpMethod, route
 from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter
 
 from app.accounts.sessions import cookie_name
+from app.db.engine import provide_reader
 from app.web.flash import COOKIE as FLASH_COOKIE
 
 log = logging.getLogger("fairshelf.cache")
@@ -35,8 +37,10 @@ PUBLIC_PAGE = {"public_page": True, "exclude_from_csrf": True}
 
 
 def public_page(path: str, **kwargs: Any) -> Any:
-    """Route decorator for a public page: GET and HEAD (crawlers and podcast apps ask with HEAD), cacheable."""
-    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], opt=PUBLIC_PAGE, **kwargs)
+    """Route decorator for a public page: GET and HEAD (crawlers and podcast apps ask with HEAD), cacheable, and
+    reading the database without a transaction around it (public pages never write)."""
+    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], opt=PUBLIC_PAGE,
+                 dependencies={"db": Provide(provide_reader)}, **kwargs)
 BROWSER_CACHE = b"public, max-age=30, stale-while-revalidate=300"
 PERSONAL = b"private, no-cache"
 VARY = b"HX-Request, HX-History-Restore-Request, Cookie"
