@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, cast, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -20,9 +20,11 @@ from app.web import pagination
 LISTED = and_(Item.status == literal_column("'published'"), Item.deleted_at.is_(None))
 
 
-def tagged_under(path: str) -> ColumnElement[bool]:
-    """Items with a tag at or below `path` (ltree[] <@ ltree, answered by the GiST index on tags)."""
-    return Item.tags.op("<@")(cast(path, LTree()))
+def tagged_under(path: str, *, literal: bool = False) -> ColumnElement[bool]:
+    """Items with a tag at or below `path` (ltree[] <@ ltree, answered by the GiST index on tags); `literal`
+    writes the path into the statement instead of sending it as a parameter."""
+    value = bindparam(None, path, type_=String, literal_execute=True) if literal else path
+    return Item.tags.op("<@")(cast(value, LTree()))
 
 
 @dataclass(frozen=True, slots=True)

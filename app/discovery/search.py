@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, cast, func, literal, select, text, tuple_
+from sqlalchemy import BigInteger, ColumnElement, String, bindparam, cast, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,19 +80,20 @@ class Search:
                    pagination.page_size(params.get("size"), DEFAULT_SIZE), ignored)
 
     def filters(self) -> list[ColumnElement[bool]]:
+        # Values are written into the statement (see tsquery): how selective a filter is decides the plan.
         where: list[ColumnElement[bool]] = []
         if self.type:
-            where.append(Item.type == self.type)
+            where.append(Item.type == inline(self.type))
         if self.price == "free":
-            where.append(Item.price_cents == 0)
+            where.append(Item.price_cents == inline(0))
         elif self.price == "paid":
-            where.append(Item.price_cents > 0)
+            where.append(Item.price_cents > inline(0))
         if self.min_cents is not None:
-            where.append(Item.price_cents >= self.min_cents)
+            where.append(Item.price_cents >= inline(self.min_cents))
         if self.max_cents is not None:
-            where.append(Item.price_cents <= self.max_cents)
+            where.append(Item.price_cents <= inline(self.max_cents))
         if self.tag:
-            where.append(tagged_under(self.tag))
+            where.append(tagged_under(self.tag, literal=True))
         return where
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -115,8 +116,16 @@ class Results:
     did_you_mean: str = ""
 
 
+def inline(value: str | int) -> ColumnElement[Any]:
+    """A value rendered into the SQL text (escaped by SQLAlchemy) rather than sent as a parameter."""
+    return bindparam(None, value, type_=String if isinstance(value, str) else BigInteger, literal_execute=True)
+
+
 def tsquery(q: str) -> ColumnElement[Any]:
-    return func.websearch_to_tsquery(ENGLISH, q)
+    # The words are written into the statement (escaped by SQLAlchemy) instead of sent as a parameter: with a
+    # parameter, PostgreSQL settles on one generic plan after five executions, and a plan good for a rare word
+    # takes seconds for a word found in a third of the catalogue (measured: 22 ms custom, 2 s generic).
+    return func.websearch_to_tsquery(ENGLISH, inline(q))
 
 
 async def run(db: AsyncSession, search: Search) -> Results:
