@@ -23,9 +23,9 @@ import argparse
 import re
 import sys
 import time
-from statistics import median
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
