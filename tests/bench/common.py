@@ -122,19 +122,23 @@ class Server:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    target: str = "app.main:app_from_env"  # or another ASGI factory, e.g. the reference app next to this file
+    extra_args: list[str] = field(default_factory=list)  # more Granian options (e.g. --backlog)
+    command: list[str] = field(default_factory=list)
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 40.0) -> None:
-        command = [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "app.main:app_from_env",
+        command = self.command = [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--factory", self.target,
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--no-ws", "--log-level", "warning",
+            "--no-ws", "--log-level", "warning", *self.extra_args,
         ]
         self._log = self.log_path.open("wb")
         env = server_env(self.database_url, self.port, self.workers, self.extra_env)
+        env["PYTHONPATH"] = f"{ROOT}:{BENCH}"  # benchmark apps (the reference) live next to this file
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -28,7 +28,7 @@ sys.path[:0] = [p for p in (str(HERE.parents[1]), str(HERE)) if p not in sys.pat
 
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
-from common import BENCH, ROOT, Server, server_env  # noqa: E402
+from common import BENCH, Server  # noqa: E402
 
 PUBLIC_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # as app.db.base.new_public_id
 FEATURED = ("mira_lindqvist", "Mira Lindqvist")  # the creator whose page and newest item are measured
@@ -305,35 +305,7 @@ def catalog_db_url() -> str:
 # Granian serving any ASGI target
 
 
-@dataclass
-class AsgiServer(Server):
-    """common.Server with another target (the reference app) and extra Granian options (e.g. --backlog)."""
-
-    target: str = "app.main:app_from_env"
-    extra_args: list[str] = field(default_factory=list)
-    command: list[str] = field(default_factory=list)
-
-    def start(self, timeout: float = 40.0) -> None:
-        command = [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--factory", self.target,
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--no-ws", "--log-level", "warning", *self.extra_args,
-        ]
-        self.command = command
-        self._log = self.log_path.open("wb")
-        env = server_env(self.database_url, self.port, self.workers, self.extra_env)
-        env["PYTHONPATH"] = f"{ROOT}:{BENCH}"  # the reference app lives next to this file
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"granian exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if len(self.worker_pids()) >= self.workers and self._healthy():
-                if all(self._healthy() for _ in range(4 * self.workers)):
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"granian did not become healthy within {timeout:.0f}s:\n{self.log_tail()}")
+AsgiServer = Server  # common.Server serves any ASGI factory (target=) with extra Granian options
 
 
 def other_servers() -> list[str]:
