@@ -25,7 +25,7 @@ def session_middleware(app: ASGIApp) -> ASGIApp:
             return
         state = scope["app"].state
         settings: Settings = state.settings
-        token = _cookie(scope, sessions.cookie_name(settings))
+        token = scope_cookie(scope, sessions.cookie_name(settings))
         user = await sessions.load(state.sessionmaker, token, settings) if token else None
         scope["user"] = user
         if not token or user is not None:
@@ -45,7 +45,8 @@ def session_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def _cookie(scope: Scope, name: str) -> str | None:
+def scope_cookie(scope: Scope, name: str) -> str | None:
+    """A cookie's value straight from the ASGI scope (middleware runs before any Request exists)."""
     for key, value in scope["headers"]:
         if key == b"cookie":
             for part in value.decode("latin-1").split(";"):

@@ -279,24 +279,3 @@ async def public_item(db: AsyncSession, public_id: str, viewer_id: int | None) -
         (cover_id, cover_sizes) if cover_id else None,
         [v for v in versions_list if v["published"] or is_owner], is_owner,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Card:
-    """What a list of items shows for each: the item, who made it, its cover."""
-
-    item: Item
-    creator_name: str
-    cover: Upload | None
-
-
-async def newest_published(db: AsyncSession, limit: int = 12) -> list[Card]:
-    rows = (await db.execute(
-        select(Item, User.display_name, Upload)
-        .join(User, User.id == Item.creator_id)
-        .outerjoin(Upload, (Upload.id == Item.cover_upload_id) & (Upload.state == "ready"))
-        .where(Item.status == "published", Item.deleted_at.is_(None))
-        .order_by(Item.published_at.desc(), Item.id.desc())
-        .limit(limit)
-    )).all()
-    return [Card(item, name, cover) for item, name, cover in rows]

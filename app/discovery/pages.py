@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.catalog.models import Creator, Item, ItemVersion, Project
-from app.discovery.listing import LISTED
+from app.discovery.listing import LISTED, tagged_under
 from app.media.models import Upload
 from app.web.errors import NotFound
 
@@ -79,8 +79,7 @@ async def tag(db: AsyncSession, path: str) -> Tag:
     """A tag with the number of listed items under it and its child tags (from tag_counts, refreshed by a job)."""
     count = await db.scalar(text("SELECT items FROM tag_counts WHERE path = CAST(:p AS ltree)"), {"p": path})
     if count is None:
-        live = await db.scalar(select(func.count()).select_from(Item).where(
-            LISTED, Item.tags.op("<@")(func.text2ltree(path))))
+        live = await db.scalar(select(func.count()).select_from(Item).where(LISTED, tagged_under(path)))
         if not live:
             raise NotFound("No published item carries this tag.")
         count = live

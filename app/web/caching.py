@@ -27,6 +27,7 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter
 
+from app.accounts.auth import scope_cookie
 from app.accounts.sessions import cookie_name
 from app.db.engine import provide_reader
 from app.web.flash import COOKIE as FLASH_COOKIE
@@ -104,16 +105,6 @@ def _header(scope: Scope, name: bytes) -> bytes:
     return b""
 
 
-def _has_cookie(scope: Scope, names: tuple[str, ...]) -> bool:
-    for key, value in scope["headers"]:
-        if key == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                name, _, content = part.strip().partition("=")
-                if name in names and content:
-                    return True
-    return False
-
-
 async def _render(app: ASGIApp, scope: Scope, receive: Receive) -> Entry:
     """Run the route and collect its whole response."""
     start: dict[str, Any] = {}
@@ -178,7 +169,7 @@ def page_cache_middleware(app: ASGIApp, csrf_config: CSRFConfig) -> ASGIApp:
                 await original_send(message)
         state = scope["app"].state
         cache: PageCache = state.page_cache
-        if _has_cookie(scope, (cookie_name(state.settings), FLASH_COOKIE)):
+        if any(scope_cookie(scope, name) for name in (cookie_name(state.settings), FLASH_COOKIE)):
             cache.count("personal")
             await _send(await _render(personal, scope, receive), scope, send, PERSONAL)
             return
