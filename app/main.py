@@ -20,6 +20,12 @@ from app.accounts.auth import session_middleware
 from app.accounts.passwords import Passwords
 from app.accounts.service import Accounts
 from app.catalog import creator_routes, item_routes, public_routes
+from app.checkout import admin_routes as checkout_admin_routes
+from app.checkout import creator_routes as checkout_creator_routes
+from app.checkout import routes as checkout_routes
+from app.checkout import webhooks
+from app.checkout.dev_routes import DEV_ROUTES as DEV_CHECKOUT_ROUTES
+from app.checkout.gateway import make_gateway
 from app.db.engine import make_engine, make_reader_sessionmaker, make_sessionmaker, provide_db
 from app.discovery import feeds as discovery_feeds
 from app.discovery import routes as discovery_routes
@@ -57,6 +63,7 @@ def create_app(settings: Settings) -> Litestar:
     engine = make_engine(settings)
     mailer = Mailer(settings, env)
     storage = make_storage_from(settings)
+    gateway = make_gateway(settings)
     metrics = Metrics()
     csrf_config = CSRFConfig(
         secret=settings.secret_key,
@@ -74,6 +81,7 @@ def create_app(settings: Settings) -> Litestar:
             "accounts": Accounts(settings, Passwords(settings), mailer),
             "metrics": metrics,
             "storage": storage,
+            "gateway": gateway,
             "page_cache": PageCache(settings.page_cache_seconds, settings.page_cache_stale_seconds,
                                     metrics.page_cache),
         }
@@ -86,6 +94,10 @@ def create_app(settings: Settings) -> Litestar:
         *creator_routes.ROUTES,
         *item_routes.ROUTES,
         *public_routes.ROUTES,
+        *checkout_routes.ROUTES,
+        *checkout_creator_routes.ROUTES,
+        *checkout_admin_routes.ROUTES,
+        *webhooks.ROUTES,
         *media_routes.ROUTES,
         health,
         metrics_endpoint,
@@ -95,6 +107,8 @@ def create_app(settings: Settings) -> Litestar:
         routes += MEDIA_ROUTES  # S3 serves its own signed URLs; local files are served here, Range included
     if settings.dev_mailbox and settings.mode != "production":
         routes += mail_routes.DEV_ROUTES
+    if settings.payments == "dev":  # the development processor refuses production (Settings.check, DevProcessor)
+        routes += DEV_CHECKOUT_ROUTES
 
     async def dispose_engine() -> None:
         await engine.dispose()

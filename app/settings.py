@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -73,12 +74,37 @@ class Settings:
     s3_connect_timeout: float = 3.0
     s3_read_timeout: float = 10.0
     s3_max_attempts: int = 3
+    # Payments: Stripe when stripe_secret_key is set; otherwise the development processor at /dev/checkout, which
+    # signs its events with stripe_webhook_secret (derived from secret_key when unset) and refuses production.
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    # Where the Stripe client sends API calls (empty: Stripe itself); tests point it at a local fake.
+    stripe_api_base: str = ""
+    # Creators whose tier subscription is past due keep uploading this many days before the default tier applies.
+    tier_grace_days: int = 7
     host: str = "127.0.0.1"
     port: int = 8000
 
     @property
     def secure_cookies(self) -> bool:
         return self.mode == "production" or self.base_url.startswith("https://")
+
+    @property
+    def payments(self) -> str:
+        """Which payment processor is in use: "stripe" or the development processor "dev"."""
+        return "stripe" if self.stripe_secret_key else "dev"
+
+    @property
+    def livemode(self) -> bool:
+        """Whether real money moves: only with a live Stripe key. Events from the other mode are refused."""
+        return self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+
+    @property
+    def webhook_secret(self) -> str:
+        if self.stripe_webhook_secret:
+            return self.stripe_webhook_secret
+        digest = hashlib.sha256(f"fairshelf-dev-webhook:{self.secret_key}".encode()).hexdigest()
+        return f"whsec_dev_{digest[:32]}"
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -113,6 +139,10 @@ class Settings:
             found.append("STORAGE must be local or s3")
         elif self.storage == "s3" and not self.s3_bucket:
             found.append("STORAGE=s3 needs S3_BUCKET")
+        if not self.stripe_secret_key:
+            found.append("STRIPE_SECRET_KEY is not set: the development payment processor cannot run in production")
+        elif not self.stripe_webhook_secret:
+            found.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
         if not self.base_url.startswith("https://"):
             found.append("BASE_URL must be an https:// address in production")
         return found

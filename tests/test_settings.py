@@ -11,6 +11,8 @@ GOOD = {
     "DATABASE_URL": "postgresql://fairshelf@db/fairshelf",
     "BASE_URL": "https://fairshelf.example",
     "SMTP_HOST": "smtp.example",
+    "STRIPE_SECRET_KEY": "sk_live_0123456789",
+    "STRIPE_WEBHOOK_SECRET": "whsec_0123456789",
 }
 
 
@@ -42,6 +44,8 @@ def test_an_env_file_fills_in_what_the_environment_does_not(tmp_path):
         ({"DEV_MAILBOX": "true"}, "the development mailbox is enabled"),
         ({"SMTP_HOST": ""}, "the development mailbox is enabled"),
         ({"BASE_URL": "http://fairshelf.example"}, "BASE_URL must be an https:// address"),
+        ({"STRIPE_SECRET_KEY": ""}, "the development payment processor cannot run in production"),
+        ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET is not set"),
     ],
 )
 def test_production_refuses_to_start_with_insecure_settings(change, problem):
@@ -58,3 +62,10 @@ def test_unknown_mode_is_refused():
 def test_development_settings_start_without_configuration():
     settings = Settings.from_env({}, env_file=None)
     assert settings.mode == "development" and settings.problems() == []
+    assert settings.payments == "dev" and not settings.livemode and settings.webhook_secret.startswith("whsec_")
+
+
+def test_the_payment_mode_follows_the_stripe_key():
+    assert Settings(stripe_secret_key="sk_test_abc").livemode is False
+    assert Settings(stripe_secret_key="sk_live_abc").livemode is True
+    assert Settings(stripe_secret_key="sk_test_abc").payments == "stripe"

@@ -16,7 +16,7 @@ RESERVED_USERNAMES = {
 }
 
 
-def _email(errors: Errors, value: str) -> str:
+def email_field(errors: Errors, value: str) -> str:
     email = clean_text(value)
     if not email:
         errors.add("email", "Email is required.")
@@ -54,12 +54,13 @@ class SignupForm:
     @classmethod
     def parse(cls, data: dict[str, str]) -> SignupForm:
         errors = Errors()
-        email = _email(errors, data.get("email", ""))
+        email = email_field(errors, data.get("email", ""))
         username = check_username(errors, data.get("username", ""))
         display_name = clean_text(data.get("display_name", ""))
         errors.length("display_name", display_name, "Display name", 1, 60)
         password = _new_password(errors, data.get("password", ""))
-        errors.raise_if_any({"email": email, "username": username, "display_name": display_name})
+        errors.raise_if_any({"email": email, "username": username, "display_name": display_name,
+                             "next": data.get("next", "")})
         return cls(email=email, username=username, display_name=display_name, password=password)
 
 
@@ -107,7 +108,7 @@ class ForgotPasswordForm:
     @classmethod
     def parse(cls, data: dict[str, str]) -> ForgotPasswordForm:
         errors = Errors()
-        email = _email(errors, data.get("email", ""))
+        email = email_field(errors, data.get("email", ""))
         errors.raise_if_any({"email": email})
         return cls(email=email)
 

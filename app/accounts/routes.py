@@ -20,6 +20,7 @@ from app.accounts.forms import (
     safe_next,
 )
 from app.accounts.service import Accounts
+from app.checkout import orders
 from app.db.engine import Db
 from app.web.errors import AppError, NotFound
 from app.web.flash import flash
@@ -45,18 +46,20 @@ async def _start_session(request: Req, db: Db, user_id: int, target: str) -> Res
 
 
 @get("/signup", name="signup")
-async def signup_page(request: Req) -> Response[Any]:
+async def signup_page(request: Req, next: FromQuery[str] = "") -> Response[Any]:
     if current_user(request):
-        return Redirect("/account", status_code=303)
-    return _form_page("accounts/signup.html")
+        return Redirect(safe_next(next) if next else "/account", status_code=303)
+    return _form_page("accounts/signup.html", form={"next": safe_next(next) if next else ""})
 
 
 @post("/signup", opt={"form_template": "accounts/signup.html"})
 async def signup(request: Req, db: Db, accounts: NamedDependency[Accounts]) -> Response[Any]:
-    form = SignupForm.parse(await read_form(request))
+    data = await read_form(request)
+    form = SignupForm.parse(data)
     user = await accounts.signup(db, form)
     flash(request, f"Welcome to Fairshelf, {user.display_name}! We sent a confirmation link to {user.email}.")
-    return await _start_session(request, db, user.id, "/account")
+    # Where they were going (a purchase to claim, say), else their account.
+    return await _start_session(request, db, user.id, safe_next(data["next"]) if data.get("next") else "/account")
 
 
 @post("/signup/check-username")
@@ -154,9 +157,12 @@ async def resend_verification(request: Req, db: Db, accounts: NamedDependency[Ac
 
 @get("/verify-email")
 async def verify_email(request: Req, db: Db, accounts: NamedDependency[Accounts], token: FromQuery[str] = "") -> Response[Any]:
-    await accounts.verify_email(db, token)
+    user = await accounts.verify_email(db, token)
+    # Purchases made with this address before the account existed (or without logging in) are theirs now.
+    claimed = await orders.claim_by_email(db, user.id, user.email)
     await db.commit()
-    flash(request, "Thanks — your email address is confirmed.")
+    flash(request, "Thanks — your email address is confirmed."
+          + (f" {claimed} earlier purchase{'s are' if claimed != 1 else ' is'} now in your library." if claimed else ""))
     return Redirect("/account" if current_user(request) else "/login", status_code=303)
 
 

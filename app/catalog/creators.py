@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,9 +31,13 @@ async def require(db: AsyncSession, user_id: int) -> Creator:
 
 
 def tier_in_force(creator: Creator, settings: Settings) -> Tier:
-    """The chosen tier once it is paid for; until then (or while billing is not set up) the default tier."""
-    if creator.tier_status in ("active", "past_due"):
+    """The chosen tier while it is paid for (and for a grace period once a payment is late); otherwise the
+    default tier. Only new uploads are held to it: files already stored stay."""
+    if creator.tier_status == "active":
         return TIERS[creator.tier]
+    if creator.tier_status == "past_due" and creator.past_due_since is not None:
+        if datetime.now(UTC) - creator.past_due_since < timedelta(days=settings.tier_grace_days):
+            return TIERS[creator.tier]
     return TIERS[settings.default_tier]
 
 

@@ -232,11 +232,14 @@ class PublicItem:
     is_owner: bool
 
 
+EXCERPT_SOURCE = 3000  # characters of a text item's Markdown the excerpt is cut from
+
 PAGE_COLUMNS = (
     Item.id, Item.public_id, Item.creator_id, Item.project_id, Item.type, Item.subtype, Item.title, Item.slug,
     Item.description_md, Item.description_html, Item.chapters, Item.price_mode, Item.price_cents,
     Item.min_price_cents, Item.suggested_price_cents, Item.currency, Item.tags, Item.release_date, Item.credits,
-    Item.ai_label, Item.status, Item.preview_upload_id, Item.published_at, Item.updated_at,
+    Item.ai_label, Item.status, Item.preview_upload_id, Item.published_at, Item.updated_at, Item.body_html,
+    func.left(Item.body_md, EXCERPT_SOURCE).label("body_start"),
 )
 
 

@@ -71,6 +71,13 @@ class Creator(TimestampMixin, Base):
     )
     currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     storage_used_bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # Tier billing (a subscription on the platform's processor account): active, past_due (uploads still work
+    # until the grace period ends), canceled or unpaid.
+    billing_customer_id: Mapped[str | None] = mapped_column(String(255))
+    subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    past_due_since: Mapped[datetime | None]
+    # The processor's time of the last billing event applied, so an older event arriving late changes nothing.
+    billing_updated_at: Mapped[datetime | None]
 
 
 class Project(IdMixin, TimestampMixin, Base):

@@ -11,14 +11,14 @@ from litestar.response import Redirect, Template
 from app.accounts.auth import current_user
 from app.catalog import items
 from app.catalog.views import Req, thumb_url
+from app.checkout import orders
 from app.db.engine import Db
 from app.discovery import pages
 from app.media import uploads
+from app.media.links import file_link
 from app.web.caching import public_page
-from app.web.errors import Forbidden, NotFound
-
-# A link to a file lives long enough to fetch it at a slow connection's pace (≈100 kB/s), within bounds.
-LINK_FLOOR, LINK_CEILING, SLOW_BYTES_PER_SECOND = 10 * 60, 4 * 3600, 100_000
+from app.web.errors import NotFound
+from app.web.text import excerpt_markdown, render_markdown
 
 
 @public_page("/i/{public_id:str}")
@@ -26,11 +26,16 @@ async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     viewer = current_user(request)
     shown = await items.public_item(db, public_id, viewer.id if viewer else None)
     item = shown.item
-    playable = shown.is_owner or item.price_mode == "free"
+    # Anonymous visitors (the cached page) own nothing; a signed-in buyer sees their copy.
+    owns = shown.is_owner or (viewer is not None and await orders.entitled(db, viewer.id, item.id))
+    playable = owns or item.price_mode == "free"
     player = await pages.primary_file(db, item) if playable and item.type in ("audio", "video") else None
     preview = await pages.primary_file(db, item, preview=True) if player is None else None
+    excerpt = None
+    if item.type == "text" and not playable:
+        excerpt = render_markdown(excerpt_markdown(item.body_start))
     return Template(template_name="catalog/item.html", context={
-        "shown": shown, "item": item,
+        "shown": shown, "item": item, "owns": owns, "excerpt": excerpt,
         "cover": thumb_url(request.app.state.storage, *shown.cover, 1280) if shown.cover else None,
         "player": player, "preview": preview,
         "files": await uploads.for_item(db, item.id) if shown.is_owner else [],
@@ -41,28 +46,6 @@ async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
 async def item_alias(public_id: FromPath[str], slug: FromPath[str]) -> Response[Any]:
     """Slugged links are for people to read; they all lead to the one permanent address."""
     return Redirect(f"/i/{public_id}", status_code=301)
-
-
-def file_link(request: Req, upload: Any, disposition: str = "inline") -> Redirect:
-    ttl = min(LINK_CEILING, max(LINK_FLOOR, upload.size_bytes // SLOW_BYTES_PER_SECOND))
-    url = request.app.state.storage.signed_url(
-        upload.storage_key, filename=upload.filename, content_type=upload.mime or "application/octet-stream",
-        ttl_seconds=ttl, disposition=disposition,  # type: ignore[arg-type]
-    )
-    return Redirect(url, status_code=302, headers={"Cache-Control": "private, no-store"})
-
-
-@route("/i/{public_id:str}/stream", http_method=[HttpMethod.GET, HttpMethod.HEAD])  # podcast apps ask with HEAD
-async def stream(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
-    """Play a free item (or your own): a short-lived signed link to the file, which supports Range."""
-    viewer = current_user(request)
-    shown = await items.public_item(db, public_id, viewer.id if viewer else None)
-    if not (shown.is_owner or shown.item.price_mode == "free"):
-        raise Forbidden("This item is for sale: buy it to play or download it.")
-    upload = await pages.primary_file(db, shown.item)
-    if upload is None:
-        raise NotFound("This item has no file to play yet.")
-    return file_link(request, upload)
 
 
 @route("/i/{public_id:str}/preview", http_method=[HttpMethod.GET, HttpMethod.HEAD])
@@ -76,4 +59,4 @@ async def preview(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     return file_link(request, upload)
 
 
-ROUTES = [item_page, item_alias, stream, preview]
+ROUTES = [item_page, item_alias, preview]

@@ -2,12 +2,13 @@
 
 from app.accounts.models import ThrottleBucket, User, UserSession
 from app.catalog.models import Creator, Item, ItemVersion, Project
+from app.checkout.models import Entitlement, Order, OrderReversal, PaymentEvent
 from app.db.base import Base
 from app.mail.models import Email
 from app.media.models import Upload
 from app.worker.models import Job
 
 __all__ = [
-    "Base", "Creator", "Email", "Item", "ItemVersion", "Job", "Project", "ThrottleBucket", "Upload", "User",
-    "UserSession",
+    "Base", "Creator", "Email", "Entitlement", "Item", "ItemVersion", "Job", "Order", "OrderReversal",
+    "PaymentEvent", "Project", "ThrottleBucket", "Upload", "User", "UserSession",
 ]

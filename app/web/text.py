@@ -33,6 +33,16 @@ def render_markdown(source: str) -> str:
     )
 
 
+def excerpt_markdown(source: str, length: int = 700) -> str:
+    """The opening paragraphs of a Markdown text, whole, up to about `length` characters (at least one)."""
+    kept: list[str] = []
+    for block in re.split(r"\n\s*\n", source.strip()):
+        if kept and sum(map(len, kept)) + len(block) > length:
+            break
+        kept.append(block if len(block) <= length * 2 else block[: length * 2].rsplit(" ", 1)[0] + " …")
+    return "\n\n".join(kept)
+
+
 def slugify(text: str, max_length: int = 80) -> str:
     """'Hello, Wörld!' -> 'hello-world'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()

@@ -18,10 +18,13 @@ from datetime import UTC, datetime
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.checkout.gateway import Gateway, make_gateway
 from app.db.engine import make_engine, make_sessionmaker
+from app.mail.service import Mailer
 from app.main import make_storage_from
 from app.media.storage import Storage
 from app.settings import Settings
+from app.web.templating import make_environment
 from app.worker import queue
 from app.worker.queue import ClaimedJob, JobContext, JobHandler, Periodic, PermanentJobError
 
@@ -30,11 +33,19 @@ log = logging.getLogger("fairshelf.worker")
 
 @dataclass(slots=True)
 class WorkerResources:
-    """Shared things jobs need: the settings, a way to open more database sessions, the object storage."""
+    """Shared things jobs need: the settings, a way to open more database sessions, the object storage, the
+    outbox for email and the payment gateway."""
 
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: Storage
+    mailer: Mailer
+    gateway: Gateway
+
+    @classmethod
+    def build(cls, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> WorkerResources:
+        return cls(settings, sessionmaker, make_storage_from(settings), Mailer(settings, make_environment(settings)),
+                   make_gateway(settings))
 
 
 @dataclass
@@ -58,7 +69,7 @@ class Worker:
     async def run(self) -> None:
         engine = make_engine(self.settings, pool_size=self.settings.worker_concurrency + 2)
         sessionmaker = make_sessionmaker(engine)
-        resources = WorkerResources(self.settings, sessionmaker, make_storage_from(self.settings))
+        resources = WorkerResources.build(self.settings, sessionmaker)
         listener = asyncio.create_task(self._listen())
         log.info("worker %s started: %d job kinds, concurrency %d", self.worker_id, len(self.handlers),
                  self.settings.worker_concurrency)

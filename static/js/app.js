@@ -59,4 +59,14 @@
       }
     });
   });
+
+  // Chapter links seek the page's player instead of opening the file (the plain link still works without this).
+  document.body.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-seek]");
+    var player = link && document.querySelector(".player audio, .player video");
+    if (!player) return;
+    event.preventDefault();
+    player.currentTime = Number(link.dataset.seek);
+    player.play();
+  });
 })();

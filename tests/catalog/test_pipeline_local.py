@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from app.db.engine import make_engine, make_sessionmaker
-from app.main import make_storage_from
 from app.media import jobs
 from app.worker.queue import ClaimedJob, JobContext, enqueue
 from app.worker.runner import WorkerResources
@@ -206,7 +205,7 @@ def test_a_rerun_after_a_crash_before_commit_still_makes_the_file_ready(
     async def crash() -> None:
         engine = make_engine(settings)
         sessionmaker = make_sessionmaker(engine)
-        resources = WorkerResources(settings, sessionmaker, make_storage_from(settings))
+        resources = WorkerResources.build(settings, sessionmaker)
         try:
             async with sessionmaker() as session:
                 job = ClaimedJob(job_id, "media.process_upload", payload, 1, max_attempts)

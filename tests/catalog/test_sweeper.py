@@ -13,7 +13,6 @@ from pathlib import Path
 from litestar.testing import TestClient
 
 from app.db.engine import make_engine, make_sessionmaker
-from app.main import make_storage_from
 from app.media import jobs
 from app.worker.queue import ClaimedJob, JobContext
 from app.worker.runner import WorkerResources
@@ -119,7 +118,7 @@ def test_sweep_called_directly_with_worker_resources(creator: CreatorSetup, db: 
     async def main() -> None:
         engine = make_engine(settings)
         sessionmaker = make_sessionmaker(engine)
-        resources = WorkerResources(settings, sessionmaker, make_storage_from(settings))
+        resources = WorkerResources.build(settings, sessionmaker)
         try:
             async with sessionmaker() as session:
                 job = ClaimedJob(0, "media.sweep", {}, 1, 1)

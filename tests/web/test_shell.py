@@ -123,7 +123,7 @@ def test_dev_mailbox_exists_in_development_only(client, database_url):
     assert client.get("/dev/mail").status_code == 200
     production = make_settings(
         database_url, mode="production", secret_key="k" * 48, base_url="https://fairshelf.example",
-        dev_mailbox=False, smtp_host="smtp.example",
+        dev_mailbox=False, smtp_host="smtp.example", stripe_secret_key="sk_live_x", stripe_webhook_secret="whsec_x",
     )
     with TestClient(create_app(production), base_url="https://fairshelf.example") as prod:
         assert prod.get("/dev/mail").status_code == 404

@@ -1,0 +1,13 @@
+"""Background work of checkout: processing stored payment events, and cancelling replaced subscriptions."""
+
+from __future__ import annotations
+
+from app.checkout.events import process_event
+from app.worker.queue import JobContext
+
+
+async def cancel_subscription(ctx: JobContext) -> None:
+    await ctx.resources.gateway.cancel_subscription(ctx.job.payload["subscription_id"])
+
+
+JOBS = {"checkout.process_event": process_event, "checkout.cancel_subscription": cancel_subscription}

@@ -1,0 +1,197 @@
+"""Orders and access: starting a purchase, claiming free items and unclaimed purchases, who may have a file, and
+settling an order's state from the facts the processor reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import exists, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import User
+from app.accounts.sessions import CurrentUser
+from app.catalog.models import Item
+from app.checkout.forms import BuyForm
+from app.checkout.models import Entitlement, Order
+from app.db.base import new_public_id
+from app.mail.service import Mailer
+from app.settings import Settings
+from app.web.errors import AppError, Conflict, NotFound
+
+BUYABLE = ("published", "unlisted")
+CLAIM_DAYS = 90
+OPEN_STATES = ("pending",)
+
+
+def derived_state(order: Order) -> str:
+    """The order's state from its facts. Every fact only ever moves forward (a time is set once, the refunded
+    amount only grows, a closed dispute stays closed), so events applied in any order end in the same state."""
+    if order.paid_at is None:
+        return "failed" if order.failed_at else "expired" if order.expired_at else "pending"
+    if order.amount_refunded_cents >= order.amount_cents:
+        return "refunded"
+    if order.dispute_status == "open":
+        return "disputed"
+    if order.dispute_status == "lost":
+        return "dispute_lost"
+    return "paid"  # partly refunded and disputes won keep access
+
+
+async def buyable_item(db: AsyncSession, public_id: str) -> Item:
+    item = await db.scalar(select(Item).where(Item.public_id == public_id, Item.status.in_(BUYABLE),
+                                              Item.deleted_at.is_(None)))
+    if item is None:
+        raise NotFound("This item is not for sale.")
+    return item
+
+
+async def entitled(db: AsyncSession, user_id: int, item_id: int) -> bool:
+    return bool(await db.scalar(select(exists().where(
+        Entitlement.user_id == user_id, Entitlement.item_id == item_id, Entitlement.revoked_at.is_(None)))))
+
+
+async def accessible_item(db: AsyncSession, public_id: str, viewer: CurrentUser | None) -> Item:
+    """The item, if this person may play or download it: its creator, someone who owns it (whatever the creator
+    did to it since), or anyone when it is free and public. Everyone else is refused."""
+    item = await db.scalar(select(Item).where(Item.public_id == public_id))
+    if item is None:
+        raise NotFound("There is no such item.")
+    if viewer is not None and (item.creator_id == viewer.id or await entitled(db, viewer.id, item.id)):
+        return item
+    if item.deleted_at is None and item.status in BUYABLE:
+        if item.price_mode == "free":
+            return item
+        raise NoAccess("This item is for sale: buy it to play or download it.")
+    raise NotFound("There is no such item.")
+
+
+class NoAccess(AppError):
+    status_code = 403
+    title = "Not yours yet"
+
+
+async def start_order(db: AsyncSession, item: Item, buyer: CurrentUser | None, form: BuyForm,
+                      livemode: bool) -> Order:
+    if buyer is not None:
+        if item.creator_id == buyer.id:
+            raise Conflict("This is your own item: it is already in your library.")
+        if await entitled(db, buyer.id, item.id):
+            raise Conflict("You already own this item: it is in your library.")
+    order = Order(public_id=new_public_id(), item_id=item.id, creator_id=item.creator_id,
+                  buyer_id=buyer.id if buyer else None, buyer_email=form.email, amount_cents=form.amount_cents,
+                  currency=item.currency, livemode=livemode, state="pending")
+    db.add(order)
+    await db.flush()
+    return order
+
+
+async def record_session(db: AsyncSession, order_id: int, session_id: str) -> None:
+    """Remember the processor's session; a webhook that got there first may already have stored the same id."""
+    await db.execute(update(Order).where(Order.id == order_id, Order.checkout_session_id.is_(None))
+                     .values(checkout_session_id=session_id))
+
+
+async def claim_free(db: AsyncSession, item: Item, user: CurrentUser) -> bool:
+    """Add a free item to the library; False when it was already there."""
+    if item.price_mode != "free":
+        raise Conflict("This item is not free: buy it to add it to your library.")
+    email = await db.scalar(select(User.email).where(User.id == user.id))
+    row = await db.execute(
+        insert(Entitlement).values(item_id=item.id, user_id=user.id, email=email)
+        .on_conflict_do_nothing(index_elements=["user_id", "item_id"], index_where=text("order_id IS NULL"))
+        .returning(Entitlement.id)
+    )
+    return row.scalar_one_or_none() is not None
+
+
+def claim_tokens(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="claim-purchases")
+
+
+def claim_email(settings: Settings, token: str) -> str:
+    """The email a claim link was sent to (following the link proves the person reads that inbox)."""
+    try:
+        data = claim_tokens(settings).loads(token, max_age=CLAIM_DAYS * 86400)
+    except SignatureExpired:
+        raise AppError("This link has expired. Verify your email on your account page to claim purchases.") from None
+    except BadSignature:
+        raise AppError("This link is not valid.") from None
+    return str(data["e"])
+
+
+async def claim_by_email(db: AsyncSession, user_id: int, email: str) -> int:
+    """Give this person the purchases made with `email` without an account; returns how many."""
+    claimed = await db.execute(
+        update(Order).where(Order.buyer_id.is_(None), Order.buyer_email == email).values(buyer_id=user_id)
+        .returning(Order.id)
+    )
+    order_ids = list(claimed.scalars())
+    if order_ids:
+        await db.execute(update(Entitlement).where(Entitlement.order_id.in_(order_ids), Entitlement.user_id.is_(None))
+                         .values(user_id=user_id))
+    return len(order_ids)
+
+
+async def order_page(db: AsyncSession, public_id: str) -> tuple[Order, Item, str]:
+    """An order with its item and the creator's name, for its status page (the link is the secret)."""
+    row = (await db.execute(
+        select(Order, Item, User.display_name).join(Item, Item.id == Order.item_id)
+        .join(User, User.id == Order.creator_id).where(Order.public_id == public_id)
+    )).first()
+    if row is None:
+        raise NotFound("There is no such order.")
+    return row[0], row[1], row[2]
+
+
+async def lock_order(db: AsyncSession, **by: Any) -> Order | None:
+    column, value = next(iter(by.items()))
+    if value is None:
+        return None
+    return await db.scalar(select(Order).where(getattr(Order, column) == value).with_for_update())
+
+
+async def settle(db: AsyncSession, order: Order, mailer: Mailer, settings: Settings) -> None:
+    """Move the (locked) order to the state its facts give, and make access and counters follow."""
+    before, after = order.state, derived_state(order)
+    if before == after:
+        return
+    order.state = after
+    now = datetime.now(UTC)
+    if after == "paid":
+        await db.execute(
+            insert(Entitlement).values(item_id=order.item_id, user_id=order.buyer_id, email=order.buyer_email,
+                                       order_id=order.id)
+            .on_conflict_do_update(index_elements=["order_id"], index_where=text("order_id IS NOT NULL"),
+                                   set_={"revoked_at": None})
+        )
+    else:
+        await db.execute(update(Entitlement).where(Entitlement.order_id == order.id, Entitlement.revoked_at.is_(None))
+                         .values(revoked_at=now))
+    if "paid" in (before, after):
+        await db.execute(text(
+            "UPDATE items SET sales_count = s.total, recent_sales = s.recent FROM ("
+            " SELECT count(*) AS total, count(*) FILTER (WHERE paid_at > now() - interval '7 days') AS recent"
+            " FROM orders WHERE item_id = :item AND state = 'paid') s WHERE items.id = :item"
+        ), {"item": order.item_id})
+    if before == "pending" and after == "paid":
+        await _announce_sale(db, order, mailer, settings)
+
+
+async def _announce_sale(db: AsyncSession, order: Order, mailer: Mailer, settings: Settings) -> None:
+    row = (await db.execute(
+        select(Item.title, Item.public_id, User.display_name, User.email).join(User, User.id == Item.creator_id)
+        .where(Item.id == order.item_id)
+    )).one()
+    claim = claim_tokens(settings).dumps({"e": order.buyer_email}) if order.buyer_id is None else None
+    await mailer.queue(db, order.buyer_email, "receipt", order=order, title=row.title or "Untitled",
+                       item_id=row.public_id, creator=row.display_name, claim_token=claim)
+    await mailer.queue(db, row.email, "sale", order=order, title=row.title or "Untitled", item_id=row.public_id,
+                       creator=row.display_name)
+
+
+async def count_unclaimed(db: AsyncSession, email: str) -> int:
+    return await db.scalar(select(func.count()).select_from(Order).where(
+        Order.buyer_id.is_(None), Order.buyer_email == email, Order.state == "paid")) or 0
