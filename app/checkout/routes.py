@@ -34,7 +34,7 @@ async def _buy_context(request: Req, db: Db, item: Any) -> dict[str, Any]:
         if cover is not None and cover.state == "ready":
             cover_id, sizes = cover.public_id, cover.thumbnails
     return {
-        "item": item, "creator": creator, "viewer": viewer,
+        "item": item, "creator": creator, "signed_in": viewer,
         "cover": thumb_url(request.app.state.storage, cover_id, sizes, 320),
         "owned": viewer is not None and (item.creator_id == viewer.id or await orders.entitled(db, viewer.id, item.id)),
         "canceled": request.query_params.get("canceled") == "1",
@@ -67,8 +67,7 @@ async def buy(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
     try:
         form = BuyForm.parse(data, item, account_email)
         order = await orders.start_order(db, item, viewer, form, settings.livemode)
-    except (FormInvalid, Conflict) as exc:
-        await db.rollback()
+    except (FormInvalid, Conflict) as exc:  # raised before anything was written
         if isinstance(exc, Conflict):
             flash(request, exc.message, "info")
             return Redirect("/library", status_code=303)
@@ -92,7 +91,7 @@ async def order_status(request: Req, db: Db, public_id: FromPath[str]) -> Templa
     """Where the processor sends the buyer back. While the payment is being confirmed, HTMX asks again each second."""
     order, item, creator_name = await orders.order_page(db, public_id)
     viewer = current_user(request)
-    context = {"order": order, "item": item, "creator_name": creator_name, "viewer": viewer,
+    context = {"order": order, "item": item, "creator_name": creator_name, "signed_in": viewer,
                "mine": viewer is not None and order.buyer_id == viewer.id}
     fragment = request.headers.get("hx-request") == "true"
     return Template(template_name="checkout/_order_status.html" if fragment else "checkout/order.html",
@@ -104,7 +103,7 @@ async def claim_page(request: Req, db: Db, token: FromPath[str]) -> Template:
     settings = request.app.state.settings
     email = orders.claim_email(settings, token)
     return Template(template_name="checkout/claim.html", context={
-        "email": email, "token": token, "viewer": current_user(request),
+        "email": email, "token": token, "signed_in": current_user(request),
         "count": await orders.count_unclaimed(db, email),
     })
 
