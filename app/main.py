@@ -32,6 +32,7 @@ from app.discovery import routes as discovery_routes
 from app.mail import routes as mail_routes
 from app.mail.service import Mailer
 from app.media import routes as media_routes
+from app.media.breaker import StorageBreaker
 from app.media.storage import LocalStorage, Storage, make_storage
 from app.media.storage_routes import MEDIA_ROUTES
 from app.settings import Settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> Litestar:
             "metrics": metrics,
             "storage": storage,
             "gateway": gateway,
+            "storage_breaker": StorageBreaker(storage),
             "page_cache": PageCache(settings.page_cache_seconds, settings.page_cache_stale_seconds,
                                     metrics.page_cache),
         }

@@ -36,6 +36,7 @@ async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
         excerpt = render_markdown(excerpt_markdown(item.body_start))
     return Template(template_name="catalog/item.html", context={
         "shown": shown, "item": item, "owns": owns, "excerpt": excerpt,
+        "media_ok": request.app.state.storage_breaker.available,
         "cover": thumb_url(request.app.state.storage, *shown.cover, 1280) if shown.cover else None,
         "player": player, "preview": preview,
         "files": await uploads.for_item(db, item.id) if shown.is_owner else [],

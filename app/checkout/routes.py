@@ -126,7 +126,7 @@ async def library_page(request: Req, db: Db, q: FromQuery[str] = "", after: From
     viewer = current_user(request)
     assert viewer is not None
     page = await library.library(db, viewer.id, q[:200], after or None, pagination.page_size(size))
-    context = {"page": page, "q": q[:200]}
+    context = {"page": page, "q": q[:200], "media_ok": request.app.state.storage_breaker.available}
     fragment = request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
     name = "library.html" if not fragment else "_library_entries.html" if after else "_library.html"
     return Template(template_name=f"checkout/{name}", context=context, headers={"Vary": "HX-Request"})

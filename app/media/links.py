@@ -18,6 +18,7 @@ def link_ttl(size_bytes: int) -> int:
 
 
 def file_link(request: Request[Any, Any, Any], upload: Any, disposition: str = "inline") -> Redirect:
+    request.app.state.storage_breaker.require()  # a 503 at once while the store is down, not a dead link
     url = request.app.state.storage.signed_url(
         upload.storage_key, filename=upload.filename, content_type=upload.mime or "application/octet-stream",
         ttl_seconds=link_ttl(upload.size_bytes), disposition=disposition,  # type: ignore[arg-type]

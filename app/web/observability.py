@@ -80,11 +80,8 @@ async def health(request: Request[Any, Any, Any], db: Db) -> Response[dict[str, 
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"down: {type(exc).__name__}"
-    try:
-        await request.app.state.storage.check()
-        checks["storage"] = "ok"
-    except Exception as exc:
-        checks["storage"] = f"degraded: {exc}"[:200]
+    breaker = request.app.state.storage_breaker
+    checks["storage"] = "ok" if await breaker.probe() else f"degraded: {breaker.last_error}"[:200]
     # Without the database nothing works; without object storage browsing and buying still do.
     healthy = checks["database"] == "ok"
     status = "down" if not healthy else "ok" if checks["storage"] == "ok" else "degraded"
