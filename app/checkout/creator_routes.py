@@ -31,9 +31,10 @@ async def sales_page(request: Req, db: Db, after: FromQuery[str] = "") -> Templa
 @post("/creator/sales/{order_id:str}/refund")
 async def refund(request: Req, db: Db, order_id: FromPath[str]) -> Redirect:
     creator = await me_creator(request, db)
-    refund_request = await sales.request_refund(db, creator.user_id, order_id)
+    refund_request = await sales.refund_request(db, creator.user_id, order_id)
+    await request.app.state.gateway.refund(refund_request)  # a failure leaves nothing marked: click again
+    await sales.note_refund_sent(db, order_id)
     await db.commit()
-    await request.app.state.gateway.refund(refund_request)
     flash(request, "Refund sent. The buyer's access ends as soon as the payment processor confirms it.")
     return Redirect("/creator/sales", status_code=303)
 

@@ -20,8 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.checkout import billing, orders
 from app.checkout.contract import ContractBroken, Envelope, NotYetKnown, envelope, facts
 from app.checkout.models import Order, OrderReversal, PaymentEvent
-from app.mail.service import Mailer
-from app.settings import Settings
 from app.worker.queue import JobContext, PermanentJobError
 
 log = logging.getLogger("fairshelf.checkout")
@@ -33,8 +31,6 @@ class Apply:
     db: AsyncSession
     event: Envelope
     facts: dict[str, Any]
-    mailer: Mailer
-    settings: Settings
 
 
 Handler = Callable[[Apply], Awaitable[str]]
@@ -66,7 +62,7 @@ async def _session_event(a: Apply) -> str:
         order.failed_at = order.failed_at or a.event.created
     elif kind == "expired":
         order.expired_at = order.expired_at or a.event.created
-    await orders.settle(a.db, order, a.mailer, a.settings)
+    await orders.settle(a.db, order)
     return "processed"
 
 
@@ -96,7 +92,7 @@ async def _refunded(a: Apply) -> str:
         await _reversal(a.db, order, "refund", refunded - order.amount_refunded_cents, f"{f['id']}:{refunded}")
         order.amount_refunded_cents = refunded
     order.charge_id = order.charge_id or f["id"]
-    await orders.settle(a.db, order, a.mailer, a.settings)
+    await orders.settle(a.db, order)
     return "processed"
 
 
@@ -120,7 +116,7 @@ async def _dispute(a: Apply) -> str:
         order.dispute_status = status
     order.dispute_id = f["id"]
     order.charge_id = order.charge_id or f["charge"]
-    await orders.settle(a.db, order, a.mailer, a.settings)
+    await orders.settle(a.db, order)
     return "processed"
 
 
@@ -140,13 +136,13 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def apply(db: AsyncSession, event: PaymentEvent, mailer: Mailer, settings: Settings) -> str:
+async def apply(db: AsyncSession, event: PaymentEvent) -> str:
     """Apply one stored event; returns its new state ("processed" or "ignored")."""
     handler = HANDLERS.get(event.type)
     if handler is None:
         return "ignored"
     env = envelope(event.payload)
-    return await handler(Apply(db, env, facts(env.type, env.object), mailer, settings))
+    return await handler(Apply(db, env, facts(env.type, env.object)))
 
 
 async def process_event(ctx: JobContext) -> None:
@@ -157,7 +153,7 @@ async def process_event(ctx: JobContext) -> None:
     if event is None or event.state in ("processed", "ignored"):
         return
     try:
-        state = await apply(db, event, ctx.resources.mailer, ctx.resources.settings)
+        state = await apply(db, event)
     except ContractBroken as exc:
         # Retrying cannot help: keep it visible (admin page) as failed, and finish the job.
         await _record_failure(ctx, event_id, f"contract: {exc}")

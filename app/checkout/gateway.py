@@ -25,7 +25,8 @@ class ProcessorUnavailable(AppError):
     title = "Payments briefly unavailable"
 
     def __init__(self, detail: str) -> None:
-        super().__init__("We could not reach the payment processor. Nothing was charged; please try again shortly.")
+        super().__init__("We could not reach the payment processor, so nothing was charged or refunded. Please try "
+                         "again shortly.")
         self.detail = detail
 
 
@@ -126,7 +127,7 @@ class StripeGateway:
             settings.stripe_secret_key,
             stripe_version=API_VERSION,
             base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
-            http_client=stripe.HTTPXClient(timeout=20),
+            http_client=stripe.HTTPXClient(timeout=10),  # with two retries, a hung processor costs ≤ 30 s
             max_network_retries=2,
         )
 

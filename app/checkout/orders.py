@@ -20,6 +20,7 @@ from app.db.base import new_public_id
 from app.mail.service import Mailer
 from app.settings import Settings
 from app.web.errors import AppError, Conflict, NotFound
+from app.worker.queue import enqueue
 
 BUYABLE = ("published", "unlisted")
 CLAIM_DAYS = 90
@@ -153,7 +154,7 @@ async def lock_order(db: AsyncSession, **by: Any) -> Order | None:
     return await db.scalar(select(Order).where(getattr(Order, column) == value).with_for_update())
 
 
-async def settle(db: AsyncSession, order: Order, mailer: Mailer, settings: Settings) -> None:
+async def settle(db: AsyncSession, order: Order) -> None:
     """Move the (locked) order to the state its facts give, and make access and counters follow."""
     before, after = order.state, derived_state(order)
     if before == after:
@@ -171,16 +172,23 @@ async def settle(db: AsyncSession, order: Order, mailer: Mailer, settings: Setti
         await db.execute(update(Entitlement).where(Entitlement.order_id == order.id, Entitlement.revoked_at.is_(None))
                          .values(revoked_at=now))
     if "paid" in (before, after):
-        await db.execute(text(
-            "UPDATE items SET sales_count = s.total, recent_sales = s.recent FROM ("
-            " SELECT count(*) AS total, count(*) FILTER (WHERE paid_at > now() - interval '7 days') AS recent"
-            " FROM orders WHERE item_id = :item AND state = 'paid') s WHERE items.id = :item"
-        ), {"item": order.item_id})
+        # A delta under the item's row lock: recounting here would miss sales committing at the same moment.
+        # (The popular list's window is recounted by discovery.refresh_lists.)
+        delta = 1 if after == "paid" else -1
+        await db.execute(text("UPDATE items SET sales_count = greatest(sales_count + :d, 0), "
+                              "recent_sales = greatest(recent_sales + :d, 0) WHERE id = :item"),
+                         {"d": delta, "item": order.item_id})
     if before == "pending" and after == "paid":
-        await _announce_sale(db, order, mailer, settings)
+        # The receipt and the creator's notice are written by their own job (once per order, after this commits),
+        # so confirming a payment stays a handful of statements.
+        await enqueue(db, "checkout.announce_sale", {"order_id": order.id}, dedupe_key=f"sale:{order.id}")
 
 
-async def _announce_sale(db: AsyncSession, order: Order, mailer: Mailer, settings: Settings) -> None:
+async def announce_sale(db: AsyncSession, order_id: int, mailer: Mailer, settings: Settings) -> None:
+    """Queue the buyer's receipt and the creator's sale notice for a paid order."""
+    order = await db.get(Order, order_id)
+    if order is None:
+        return
     row = (await db.execute(
         select(Item.title, Item.public_id, User.display_name, User.email).join(User, User.id == Item.creator_id)
         .where(Item.id == order.item_id)

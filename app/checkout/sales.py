@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Item
@@ -43,17 +43,21 @@ async def sales(db: AsyncSession, creator_id: int, state: str = "", cursor: str 
     return SalesPage(rows, pagination.encode((rows[-1].id,)) if more and rows else None)
 
 
-async def request_refund(db: AsyncSession, creator_id: int, order_public_id: str) -> RefundRequest:
-    """Mark a paid order of this creator as being refunded. Access ends when the processor confirms the refund
-    (its event), the same way whoever starts it; asking twice is safe (the same idempotency key)."""
-    order = await db.scalar(select(Order).where(Order.public_id == order_public_id, Order.creator_id == creator_id)
-                            .with_for_update())
+async def refund_request(db: AsyncSession, creator_id: int, order_public_id: str) -> RefundRequest:
+    """What to ask the processor to refund a paid sale of this creator. Access ends when the processor confirms
+    the refund (its event), whoever started it; asking twice is safe (the same idempotency key)."""
+    order = await db.scalar(select(Order).where(Order.public_id == order_public_id, Order.creator_id == creator_id))
     if order is None:
         raise NotFound("There is no such sale among yours.")
     if order.state != "paid" or order.amount_refunded_cents >= order.amount_cents:
         raise Conflict("Only a paid sale that is not refunded or disputed can be refunded.")
     if not order.payment_intent_id:
         raise Conflict("This sale's payment is not confirmed yet; try again in a minute.")
-    order.refund_requested_at = order.refund_requested_at or datetime.now(UTC)
     return RefundRequest(order_id=order.public_id, payment_intent_id=order.payment_intent_id,
                          amount_cents=order.amount_cents, currency=order.currency, charge_id=order.charge_id)
+
+
+async def note_refund_sent(db: AsyncSession, order_public_id: str) -> None:
+    """The processor accepted the refund: the sales list shows it as sent until its event arrives."""
+    await db.execute(update(Order).where(Order.public_id == order_public_id, Order.refund_requested_at.is_(None))
+                     .values(refund_requested_at=datetime.now(UTC)))

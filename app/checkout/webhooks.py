@@ -53,6 +53,8 @@ async def stripe_webhook(request: Request[Any, Any, Any], db: Db) -> Response[di
         return _refuse("invalid or missing signature")
     except ValueError:
         return _refuse("the body is not valid JSON")
+    except (AttributeError, TypeError, KeyError):  # signed, valid JSON, but not an object the client can read
+        return _refuse("not an event")
     try:
         event = envelope(json.loads(body))
     except (ContractBroken, ValueError, TypeError, OverflowError) as exc:

@@ -97,10 +97,21 @@ async def top_tags(db: AsyncSession, limit: int = 24) -> list[tuple[str, int]]:
 
 
 async def refresh_lists(db: AsyncSession) -> None:
-    """Recompute the word list behind "did you mean" and the tag counts (both materialized views)."""
+    """Recompute the word list behind "did you mean", the tag counts (both materialized views), and "popular":
+    each sale adds to its item's recent_sales at once; here sales older than the window leave it."""
     await db.execute(text("REFRESH MATERIALIZED VIEW CONCURRENTLY search_words"))
     await db.execute(text("REFRESH MATERIALIZED VIEW CONCURRENTLY tag_counts"))
+    await db.execute(text(
+        "WITH recent AS (SELECT item_id, count(*) AS n FROM orders WHERE state = 'paid' "
+        "                AND paid_at > now() - make_interval(days => :days) GROUP BY item_id) "
+        "UPDATE items SET recent_sales = coalesce(recent.n, 0) "
+        "FROM items i LEFT JOIN recent ON recent.item_id = i.id "
+        "WHERE items.id = i.id AND (i.recent_sales > 0 OR recent.n IS NOT NULL) "
+        "  AND i.recent_sales <> coalesce(recent.n, 0)"
+    ), {"days": RECENT_SALES_DAYS})
 
+
+RECENT_SALES_DAYS = 7  # the window "popular" ranks by
 
 FILE_COLUMNS = (Upload.id, Upload.public_id, Upload.storage_key, Upload.filename, Upload.mime, Upload.size_bytes)
 

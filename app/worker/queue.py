@@ -64,13 +64,17 @@ async def enqueue(
 
     Returns the job id, or None when a job with the same dedupe_key already exists.
     """
+    # One round trip: the insert, and the notification that wakes the workers (sent only if a row was added).
     row = await session.execute(
         text(
             """
-            INSERT INTO jobs (kind, payload, run_at, dedupe_key, max_attempts)
-            VALUES (:kind, CAST(:payload AS jsonb), COALESCE(:run_at, now()), :dedupe_key, :max_attempts)
-            ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
-            RETURNING id
+            WITH added AS (
+                INSERT INTO jobs (kind, payload, run_at, dedupe_key, max_attempts)
+                VALUES (:kind, CAST(:payload AS jsonb), COALESCE(:run_at, now()), :dedupe_key, :max_attempts)
+                ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+                RETURNING id
+            )
+            SELECT id, pg_notify(:channel, :kind) FROM added
             """
         ),
         {
@@ -79,12 +83,10 @@ async def enqueue(
             "run_at": run_at,
             "dedupe_key": dedupe_key,
             "max_attempts": max_attempts,
+            "channel": NOTIFY_CHANNEL,
         },
     )
-    job_id = row.scalar_one_or_none()
-    if job_id is not None:
-        await session.execute(text("SELECT pg_notify(:channel, :kind)"), {"channel": NOTIFY_CHANNEL, "kind": kind})
-    return job_id
+    return row.scalar_one_or_none()
 
 
 def _json(value: dict[str, Any]) -> str:
