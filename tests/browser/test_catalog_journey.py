@@ -116,7 +116,7 @@ def test_creator_publishes_an_audio_item(page: Page, browser: Browser, base_url:
     expect(page.locator(".flash")).to_have_text("You're set up to sell. Create your first item!")
     expect(page.get_by_role("heading", name="Your shelf", level=1)).to_be_visible()
     expect(page.locator(".stats")).to_contain_text(
-        "Small Files (your choice) starts once billing is set up")
+        "Small Files (your choice) starts once you subscribe")
     screenshot("dashboard-empty")
     page.get_by_role("link", name="New item").click()
 
