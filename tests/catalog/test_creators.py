@@ -137,7 +137,7 @@ def test_dashboard_shows_the_default_tier_in_force_until_billing(client: TestCli
     card = stats_card(client)
     assert stats(card)[0] == "Basic"
     assert "files up to 10 MB" in card
-    assert "Big Files (your choice) starts once <a href="/creator/billing">you subscribe</a>." in card  # the choice is not forgotten
+    assert 'Big Files (your choice) starts once <a href="/creator/billing">you subscribe</a>.' in card  # remembered
     assert stats(card)[1] == '0 bytes <span class="muted">of 50 GB</span>'
 
     # Once the chosen tier is paid for, it is the one in force.
