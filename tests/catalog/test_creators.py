@@ -145,7 +145,7 @@ def test_dashboard_shows_the_default_tier_in_force_until_billing(client: TestCli
     card = stats_card(client)
     assert stats(card)[0] == "Big Files"
     assert "files up to 20 GB" in card
-    assert "billing" not in card
+    assert "your choice" not in card
     assert stats(card)[1] == '0 bytes <span class="muted">of 500 GB</span>'
 
 
