@@ -63,13 +63,15 @@ async def session_completed(db: AsyncSession, f: dict[str, Any], event: Envelope
     tier = f["metadata.tier"]
     if tier not in TIERS:
         raise ContractBroken(f"unknown tier {tier!r}")
+    if _stale(creator, event):
+        return "ignored"  # e.g. an old subscription's checkout, completed before the creator switched tiers
     previous = creator.subscription_id
     if previous and previous != f["subscription"]:
         # The new subscription replaces the old one: cancel that at the processor (after this commits).
         await enqueue(db, "checkout.cancel_subscription", {"subscription_id": previous},
                       dedupe_key=f"cancel-subscription:{previous}")
     creator.subscription_id, creator.billing_customer_id, creator.tier = f["subscription"], f["customer"], tier
-    if f["payment_status"] in ("paid", "no_payment_required") and not _stale(creator, event):
+    if f["payment_status"] in ("paid", "no_payment_required"):
         _set_status(creator, "active", event.created)
     return "processed"
 
@@ -96,7 +98,15 @@ async def invoice(db: AsyncSession, f: dict[str, Any], event: Envelope) -> str:
     )).with_for_update())
     if creator is None:
         raise NotYetKnown(f"no creator with subscription {subscription} yet")
-    if creator.subscription_id not in (None, subscription) or _stale(creator, event):
+    if creator.subscription_id not in (None, subscription):
         return "ignored"
-    _set_status(creator, "active" if event.type == "invoice.paid" else "past_due", event.created)
+    failed = event.type == "invoice.payment_failed"
+    if _stale(creator, event):
+        # Too old to change the status, but a failure is still the start of the grace period if it came first.
+        if failed and creator.tier_status == "past_due" and creator.past_due_since and \
+                event.created < creator.past_due_since:
+            creator.past_due_since = event.created
+            return "processed"
+        return "ignored"
+    _set_status(creator, "past_due" if failed else "active", event.created)
     return "processed"

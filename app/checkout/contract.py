@@ -94,6 +94,7 @@ def envelope(event: dict[str, Any]) -> Envelope:
 
 def facts(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
     """The fields we read from an event's object, checked against the contract."""
-    # Metadata keys belong to one kind of session each: orders carry order_id, tier subscriptions creator_id/tier.
-    # The processor always sends the other keys (null when not applicable).
+    # Metadata holds only what we set, so its keys depend on the kind of session (orders carry order_id, tier
+    # subscriptions creator_id and tier); the handlers check the ones they need. Every other field is always
+    # present in the processor's objects (null when it does not apply).
     return fields(obj, READS[event_type], ("metadata.order_id", "metadata.creator_id", "metadata.tier"))

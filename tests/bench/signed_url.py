@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"signing one link: {results['signing']}")
     url = start_database(workdir, "fairshelf_bench_links")
     item = seed(url)
-    server = Server(url, 1, workdir / "server.log", dict(args.server_env))
+    server = Server(url, 1, workdir / "server.log", {"VAR_DIR": str(workdir / "var"), **dict(args.server_env)})
     server.start()
     try:
         stream = f"{server.base}/i/{item}/stream"

@@ -121,7 +121,7 @@ async def deliver(base: str, bodies: list[str], rate: float, secret: str) -> dic
 
 
 def drain(url: str, workdir: Path, unique: int, timeout: float, profile: Path | None = None) -> dict[str, Any]:
-    env = server_env(url, 0, 1, {})
+    env = server_env(url, 0, 1, {"VAR_DIR": str(workdir / "var")})  # never the project's own var/ (its sweep)
     log_path = workdir / "worker.log"
     command = [sys.executable, "-m", "app", "worker"]
     if profile:  # py-spy's collapsed stacks of the worker (py-spy must be on PATH)
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     total = round(len(events) / (1 - args.duplicates))
     bodies = events + [rng.choice(events) for _ in range(total - len(events))]
     rng.shuffle(bodies)
-    server = Server(url, 1, workdir / "server.log", dict(args.server_env))
+    server = Server(url, 1, workdir / "server.log", {"VAR_DIR": str(workdir / "var"), **dict(args.server_env)})
     server.start()
     try:
         log(f"delivering {len(bodies)} events ({len(bodies) - len(events)} duplicates) at {args.rate:.0f}/s")

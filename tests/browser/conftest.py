@@ -118,6 +118,8 @@ def live_server(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "DEV_MAILBOX": "true",
         "SMTP_HOST": "",
         "PYTHONUNBUFFERED": "1",
+        # Files of its own: the worker's sweep deletes stored files its database does not know.
+        "VAR_DIR": str(tmp_path_factory.mktemp("live-var")),
     }
     log_dir = tmp_path_factory.mktemp("live-server")
     commands = {

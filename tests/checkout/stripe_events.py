@@ -65,3 +65,55 @@ def signed(payload: dict[str, Any] | str, secret: str, timestamp: int | None = N
 def deliver(client: TestClient, payload: dict[str, Any] | str, secret: str, timestamp: int | None = None):  # type: ignore[no-untyped-def]
     body, headers = signed(payload, secret, timestamp)
     return client.post("/webhooks/stripe", content=body, headers=headers)
+
+
+# --- Creator tier billing: a subscription Checkout Session, the Subscription and its Invoices.
+
+def subscription_session(creator_id: int, tier: str, amount: int, *, session_id: str, subscription_id: str,
+                         customer_id: str, payment_status: str = "paid",
+                         email: str = "maker@example.com") -> dict[str, Any]:
+    """A Checkout Session in subscription mode: no payment intent, the subscription and customer it created, and
+    the metadata the app set on it (metadata values are always strings at Stripe)."""
+    return {
+        "id": session_id, "object": "checkout.session", "mode": "subscription", "status": "complete",
+        "payment_status": payment_status, "amount_total": amount, "amount_subtotal": amount, "currency": "usd",
+        "client_reference_id": f"creator-{creator_id}", "customer": customer_id, "customer_email": email,
+        "customer_details": {"email": email, "name": "A Maker", "address": None, "phone": None, "tax_exempt": "none"},
+        "metadata": {"creator_id": str(creator_id), "tier": tier}, "payment_intent": None,
+        "subscription": subscription_id, "invoice": "in_" + secrets.token_hex(8), "livemode": False,
+        "created": int(time.time()) - 60, "expires_at": int(time.time()) + 86000,
+        "success_url": "http://testserver.local/creator/billing?paid=1",
+        "cancel_url": "http://testserver.local/creator/billing",
+    }
+
+
+def subscription(subscription_id: str, *, customer: str, status: str, creator_id: int, tier: str,
+                 amount: int = 1000) -> dict[str, Any]:
+    """A Subscription (status: incomplete, incomplete_expired, trialing, active, past_due, canceled, unpaid,
+    paused), carrying the metadata the app passed as subscription_data.metadata."""
+    item = {"id": "si_" + secrets.token_hex(7), "object": "subscription_item", "quantity": 1,
+            "price": {"id": "price_" + secrets.token_hex(7), "object": "price", "currency": "usd",
+                      "unit_amount": amount, "recurring": {"interval": "month", "interval_count": 1}}}
+    return {
+        "id": subscription_id, "object": "subscription", "customer": customer, "status": status,
+        "metadata": {"creator_id": str(creator_id), "tier": tier}, "cancel_at_period_end": False,
+        "canceled_at": None, "collection_method": "charge_automatically", "currency": "usd",
+        "items": {"object": "list", "data": [item], "has_more": False,
+                  "url": f"/v1/subscription_items?subscription={subscription_id}"},
+        "latest_invoice": None, "livemode": False, "created": int(time.time()) - 60,
+    }
+
+
+def invoice(subscription_id: str, *, customer: str, paid: bool, amount: int = 1000,
+            invoice_id: str | None = None) -> dict[str, Any]:
+    """A subscription's Invoice: since the basil API versions the subscription is named under
+    parent.subscription_details (no longer a top-level `subscription`)."""
+    return {
+        "id": invoice_id or "in_" + secrets.token_hex(8), "object": "invoice", "customer": customer,
+        "status": "paid" if paid else "open", "amount_due": amount, "amount_paid": amount if paid else 0,
+        "amount_remaining": 0 if paid else amount, "attempt_count": 1, "attempted": True,
+        "billing_reason": "subscription_cycle", "collection_method": "charge_automatically", "currency": "usd",
+        "parent": {"type": "subscription_details", "quote_details": None,
+                   "subscription_details": {"metadata": {}, "subscription": subscription_id}},
+        "livemode": False, "created": int(time.time()),
+    }
