@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkout import billing, orders
 from app.checkout.contract import ContractBroken, Envelope, NotYetKnown, envelope, facts
-from app.checkout.models import Order, OrderReversal, PaymentEvent
+from app.checkout.models import PaymentEvent
+from app.checkout.orders import OrderFacts
+from app.db.engine import driver_connection
 from app.worker.queue import JobContext, PermanentJobError
 
 log = logging.getLogger("fairshelf.checkout")
@@ -28,7 +29,8 @@ MAX_ATTEMPTS = 12  # with the queue's exponential back-off, a day and more of re
 
 @dataclass(frozen=True, slots=True)
 class Apply:
-    db: AsyncSession
+    db: AsyncSession  # the job's session (tier billing goes through the ORM: it is rare)
+    conn: psycopg.AsyncConnection[Any]  # the same transaction's psycopg connection (orders: the hot path)
     event: Envelope
     facts: dict[str, Any]
 
@@ -41,7 +43,7 @@ async def _session_event(a: Apply) -> str:
     if f["mode"] == "subscription":
         return await billing.session_completed(a.db, f, a.event) if a.event.type.endswith("completed") else "ignored"
     order_id = f["metadata.order_id"]
-    order = await orders.lock_order(a.db, public_id=order_id)
+    order = await orders.lock_order(a.conn, "public_id", order_id)
     if order is None:
         return "ignored"  # not a session we created
     if order.checkout_session_id is None:
@@ -62,26 +64,26 @@ async def _session_event(a: Apply) -> str:
         order.failed_at = order.failed_at or a.event.created
     elif kind == "expired":
         order.expired_at = order.expired_at or a.event.created
-    await orders.settle(a.db, order)
+    await orders.settle(a.db, a.conn, order)
     return "processed"
 
 
-async def _order_of_charge(db: AsyncSession, f: dict[str, Any]) -> Order | None:
-    order = await orders.lock_order(db, public_id=f.get("transfer_group"))
-    return order or await orders.lock_order(db, payment_intent_id=f["payment_intent"])
+async def _order_of_charge(conn: psycopg.AsyncConnection[Any], f: dict[str, Any]) -> OrderFacts | None:
+    order = await orders.lock_order(conn, "public_id", f.get("transfer_group"))
+    return order or await orders.lock_order(conn, "payment_intent_id", f["payment_intent"])
 
 
-async def _reversal(db: AsyncSession, order: Order, kind: str, amount: int, ref: str) -> None:
+async def _reversal(conn: psycopg.AsyncConnection[Any], order: OrderFacts, kind: str, amount: int, ref: str) -> None:
     """Record money reversed once per processor fact (kind + reference), however often the event comes."""
     if amount > 0:
-        await db.execute(insert(OrderReversal).values(order_id=order.id, kind=kind, amount_cents=amount,
-                                                      currency=order.currency, processor_ref=ref)
-                         .on_conflict_do_nothing())
+        await conn.execute("INSERT INTO order_reversals (order_id, kind, amount_cents, currency, processor_ref) "
+                           "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                           (order.id, kind, amount, order.currency, ref))
 
 
 async def _refunded(a: Apply) -> str:
     f = a.facts
-    order = await _order_of_charge(a.db, f)
+    order = await _order_of_charge(a.conn, f)
     if order is None:
         if f.get("transfer_group") or f["payment_intent"]:
             raise NotYetKnown(f"no order for charge {f['id']} yet")
@@ -89,34 +91,34 @@ async def _refunded(a: Apply) -> str:
     refunded = min(int(f["amount_refunded"]), order.amount_cents)
     if refunded > order.amount_refunded_cents:
         # Each new cumulative total is one fact: the difference is what this refund returned to the buyer.
-        await _reversal(a.db, order, "refund", refunded - order.amount_refunded_cents, f"{f['id']}:{refunded}")
+        await _reversal(a.conn, order, "refund", refunded - order.amount_refunded_cents, f"{f['id']}:{refunded}")
         order.amount_refunded_cents = refunded
     order.charge_id = order.charge_id or f["id"]
-    await orders.settle(a.db, order)
+    await orders.settle(a.db, a.conn, order)
     return "processed"
 
 
 async def _dispute(a: Apply) -> str:
     f = a.facts
-    order = await orders.lock_order(a.db, payment_intent_id=f["payment_intent"])
+    order = await orders.lock_order(a.conn, "payment_intent_id", f["payment_intent"])
     if order is None:
         raise NotYetKnown(f"no order for payment {f['payment_intent']} yet")
     amount = min(int(f["amount"]), order.amount_cents)
     if a.event.type == "charge.dispute.created":
-        await _reversal(a.db, order, "dispute", amount, f["id"])
+        await _reversal(a.conn, order, "dispute", amount, f["id"])
         if order.dispute_status not in ("won", "lost"):
             order.dispute_status = "open"
     else:
         status = {"won": "won", "lost": "lost", "warning_closed": "won"}.get(f["status"])
         if status is None:
             return "ignored"
-        await _reversal(a.db, order, "dispute", amount, f["id"])  # in case the opening event never came
+        await _reversal(a.conn, order, "dispute", amount, f["id"])  # in case the opening event never came
         if status == "won":
-            await _reversal(a.db, order, "dispute_won", amount, f["id"])
+            await _reversal(a.conn, order, "dispute_won", amount, f["id"])
         order.dispute_status = status
     order.dispute_id = f["id"]
     order.charge_id = order.charge_id or f["charge"]
-    await orders.settle(a.db, order)
+    await orders.settle(a.db, a.conn, order)
     return "processed"
 
 
@@ -136,24 +138,27 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def apply(db: AsyncSession, event: PaymentEvent) -> str:
+async def apply(db: AsyncSession, event_type: str, payload: dict[str, Any]) -> str:
     """Apply one stored event; returns its new state ("processed" or "ignored")."""
-    handler = HANDLERS.get(event.type)
+    handler = HANDLERS.get(event_type)
     if handler is None:
         return "ignored"
-    env = envelope(event.payload)
-    return await handler(Apply(db, env, facts(env.type, env.object)))
+    env = envelope(payload)
+    return await handler(Apply(db, await driver_connection(db), env, facts(env.type, env.object)))
 
 
 async def process_event(ctx: JobContext) -> None:
     """The worker's job for one stored event. Its writes commit with the job's completion."""
     db = ctx.session
     event_id = ctx.job.payload["event_id"]
-    event = await db.get(PaymentEvent, event_id, with_for_update=True)
-    if event is None or event.state in ("processed", "ignored"):
+    conn = await driver_connection(db)
+    cursor = await conn.execute("SELECT type, state, payload FROM payment_events WHERE id = %s FOR UPDATE",
+                                (event_id,))
+    row = await cursor.fetchone()
+    if row is None or row[1] in ("processed", "ignored"):
         return
     try:
-        state = await apply(db, event)
+        state = await apply(db, row[0], row[2])
     except ContractBroken as exc:
         # Retrying cannot help: keep it visible (admin page) as failed, and finish the job.
         await _record_failure(ctx, event_id, f"contract: {exc}")
@@ -161,8 +166,8 @@ async def process_event(ctx: JobContext) -> None:
     except Exception as exc:
         await _record_failure(ctx, event_id, f"{type(exc).__name__}: {exc}")
         raise
-    event.state, event.processed_at, event.last_error = state, datetime.now(UTC), ""
-    event.attempts = ctx.job.attempts
+    await conn.execute("UPDATE payment_events SET state = %s, processed_at = now(), last_error = '', attempts = %s "
+                       "WHERE id = %s", (state, ctx.job.attempts, event_id))
 
 
 async def _record_failure(ctx: JobContext, event_id: int, error: str) -> None:

@@ -3,10 +3,13 @@ settling an order's state from the facts the processor reported."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
+import psycopg
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from psycopg.rows import dict_row
 from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +30,7 @@ CLAIM_DAYS = 90
 OPEN_STATES = ("pending",)
 
 
-def derived_state(order: Order) -> str:
+def derived_state(order: Order | OrderFacts) -> str:
     """The order's state from its facts. Every fact only ever moves forward (a time is set once, the refunded
     amount only grows, a closed dispute stays closed), so events applied in any order end in the same state."""
     if order.paid_at is None:
@@ -147,37 +150,69 @@ async def order_page(db: AsyncSession, public_id: str) -> tuple[Order, Item, str
     return row[0], row[1], row[2]
 
 
-async def lock_order(db: AsyncSession, **by: Any) -> Order | None:
-    column, value = next(iter(by.items()))
-    if value is None:
+@dataclass(slots=True)
+class OrderFacts:
+    """An order as the event handlers change it: read under its row lock, written back whole by `settle`."""
+
+    id: int
+    public_id: str
+    item_id: int
+    buyer_id: int | None
+    buyer_email: str
+    amount_cents: int
+    currency: str
+    state: str
+    checkout_session_id: str | None
+    payment_intent_id: str | None
+    charge_id: str | None
+    paid_at: datetime | None
+    failed_at: datetime | None
+    expired_at: datetime | None
+    amount_refunded_cents: int
+    dispute_id: str | None
+    dispute_status: str | None
+
+
+_FACT_COLUMNS = ", ".join(f.name for f in fields(OrderFacts))
+_CHANGING = ("state", "checkout_session_id", "payment_intent_id", "charge_id", "paid_at", "failed_at", "expired_at",
+             "amount_refunded_cents", "dispute_id", "dispute_status")
+_LOCK = {column: f"SELECT {_FACT_COLUMNS} FROM orders WHERE {column} = %s FOR UPDATE"
+         for column in ("public_id", "payment_intent_id")}
+_SAVE = f"UPDATE orders SET {', '.join(f'{c} = %({c})s' for c in _CHANGING)}, updated_at = now() WHERE id = %(id)s"
+
+
+async def lock_order(conn: psycopg.AsyncConnection[Any], column: str, value: str | None) -> OrderFacts | None:
+    """The order whose `column` (public_id or payment_intent_id) is `value`, locked until the transaction ends."""
+    if not value:
         return None
-    return await db.scalar(select(Order).where(getattr(Order, column) == value).with_for_update())
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(_LOCK[column], (value,))
+        row = await cursor.fetchone()
+    return OrderFacts(**row) if row else None
 
 
-async def settle(db: AsyncSession, order: Order) -> None:
-    """Move the (locked) order to the state its facts give, and make access and counters follow."""
+async def settle(db: AsyncSession, conn: psycopg.AsyncConnection[Any], order: OrderFacts) -> None:
+    """Write the (locked) order's facts back with the state they give, and make access and counters follow."""
     before, after = order.state, derived_state(order)
+    order.state = after
+    await conn.execute(_SAVE, asdict(order))
     if before == after:
         return
-    order.state = after
-    now = datetime.now(UTC)
     if after == "paid":
-        await db.execute(
-            insert(Entitlement).values(item_id=order.item_id, user_id=order.buyer_id, email=order.buyer_email,
-                                       order_id=order.id)
-            .on_conflict_do_update(index_elements=["order_id"], index_where=text("order_id IS NOT NULL"),
-                                   set_={"revoked_at": None})
-        )
+        await conn.execute(
+            "INSERT INTO entitlements (item_id, user_id, email, order_id) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (order_id) WHERE order_id IS NOT NULL DO UPDATE SET revoked_at = NULL",
+            (order.item_id, order.buyer_id, order.buyer_email, order.id))
     else:
-        await db.execute(update(Entitlement).where(Entitlement.order_id == order.id, Entitlement.revoked_at.is_(None))
-                         .values(revoked_at=now))
+        await conn.execute("UPDATE entitlements SET revoked_at = now() WHERE order_id = %s AND revoked_at IS NULL",
+                           (order.id,))
     if "paid" in (before, after):
         # A delta under the item's row lock: recounting here would miss sales committing at the same moment.
         # (The popular list's window is recounted by discovery.refresh_lists.)
         delta = 1 if after == "paid" else -1
-        await db.execute(text("UPDATE items SET sales_count = greatest(sales_count + :d, 0), "
-                              "recent_sales = greatest(recent_sales + :d, 0) WHERE id = :item"),
-                         {"d": delta, "item": order.item_id})
+        await conn.execute("UPDATE items SET sales_count = greatest(sales_count + %(d)s, 0), "
+                           "recent_sales = greatest(recent_sales + %(d)s, 0) WHERE id = %(item)s",
+                           {"d": delta, "item": order.item_id})
     if before == "pending" and after == "paid":
         # The receipt and the creator's notice are written by their own job (once per order, after this commits),
         # so confirming a payment stays a handful of statements.

@@ -67,7 +67,9 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        engine = make_engine(self.settings, pool_size=self.settings.worker_concurrency + 2)
+        # No ping before each checkout (it costs several round trips per job): a connection that died fails its
+        # job, which is retried, and claiming carries on with a fresh connection.
+        engine = make_engine(self.settings, pool_size=self.settings.worker_concurrency + 2, pool_pre_ping=False)
         sessionmaker = make_sessionmaker(engine)
         resources = WorkerResources.build(self.settings, sessionmaker)
         listener = asyncio.create_task(self._listen())

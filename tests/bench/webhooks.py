@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [p for p in (str(HERE.parents[1]), str(HERE)) if p not in sys.path]
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from common import (  # noqa: E402
     ROOT,
@@ -55,21 +56,22 @@ from app.settings import Settings  # noqa: E402
 API_VERSION = "2026-10-28.endive"
 
 
-def seed(url: str, orders: int) -> list[tuple[str, str]]:
-    """One creator and item, and `orders` pending orders; returns (order public id, session id) pairs."""
+def seed(url: str, orders: int, items: int = 1) -> list[tuple[str, str]]:
+    """One creator with `items` items (1: everyone buys the same thing, a launch), and `orders` pending orders
+    spread over them; returns (order public id, session id) pairs."""
     pairs = [(secrets.token_hex(6), "cs_bench_" + secrets.token_hex(10)) for _ in range(orders)]
     with psycopg.connect(url, autocommit=True) as conn:
         user = conn.execute("INSERT INTO users (email, username, display_name, password_hash, email_verified_at) "
                             "VALUES ('maker@example.com', 'maker', 'Maker', 'x', now()) RETURNING id").fetchone()[0]
         conn.execute("INSERT INTO creators (user_id, tier) VALUES (%s, 'basic')", (user,))
-        item = conn.execute(
+        item_ids = [conn.execute(
             "INSERT INTO items (public_id, creator_id, type, title, price_mode, price_cents, status, published_at) "
-            "VALUES ('benchitem0001', %s, 'audio', 'Bench Tune', 'fixed', 499, 'published', now()) RETURNING id",
-            (user,)).fetchone()[0]
+            "VALUES (%s, %s, 'audio', 'Bench Tune', 'fixed', 499, 'published', now()) RETURNING id",
+            (f"benchitem{n:04d}", user)).fetchone()[0] for n in range(items)]
         with conn.cursor().copy("COPY orders (public_id, item_id, creator_id, buyer_email, amount_cents, currency, "
                                 "checkout_session_id) FROM STDIN") as copy:
             for n, (order_id, session_id) in enumerate(pairs):
-                copy.write_row((order_id, item, user, f"fan{n}@example.com", 499, "USD", session_id))
+                copy.write_row((order_id, item_ids[n % items], user, f"fan{n}@example.com", 499, "USD", session_id))
     return pairs
 
 
@@ -130,6 +132,18 @@ def drain(url: str, workdir: Path, unique: int, timeout: float, profile: Path | 
         started = time.monotonic()
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
+    def postgres_cpu() -> float:
+        total = 0.0
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] and proc.info["name"].startswith("postgres"):
+                try:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    pass
+        return total
+
+    pg_before = postgres_cpu()
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             while True:
@@ -141,6 +155,12 @@ def drain(url: str, workdir: Path, unique: int, timeout: float, profile: Path | 
                     raise RuntimeError(f"{left} events left unprocessed; worker log:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.05)
             seconds = time.monotonic() - started
+            try:
+                cpu = psutil.Process(worker.pid).cpu_times()
+                worker_cpu = cpu.user + cpu.system
+            except psutil.Error:
+                worker_cpu = float("nan")
+            pg_cpu = postgres_cpu() - pg_before
             # The emails the payments queued are the worker's next work; let it finish them before checking.
             while conn.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]:
                 time.sleep(0.1)
@@ -148,6 +168,8 @@ def drain(url: str, workdir: Path, unique: int, timeout: float, profile: Path | 
         worker.send_signal(signal.SIGINT if profile else signal.SIGTERM)  # py-spy writes its file on SIGINT
         worker.wait(timeout=60)
     return {"events": unique, "seconds": round(seconds, 2), "events_per_s": round(unique / seconds, 1),
+            "worker_cpu_ms_per_event": round(1000 * worker_cpu / unique, 2),
+            "postgres_cpu_ms_per_event": round(1000 * pg_cpu / unique, 2),
             "note": "from the worker's start (including its start-up) until the last event is processed"}
 
 
@@ -166,7 +188,7 @@ def verify(url: str, orders: int) -> dict[str, Any]:
                 "SELECT count(*) FROM (SELECT order_id FROM entitlements GROUP BY order_id HAVING count(*) > 1) x"),
             "receipts": one("SELECT count(*) FROM emails WHERE template = 'receipt'"),
             "sale_emails": one("SELECT count(*) FROM emails WHERE template = 'sale'"),
-            "sales_count": one("SELECT sales_count FROM items"),
+            "sales_count": one("SELECT sum(sales_count) FROM items"),
         }
     expected = {"orders_paid": orders, "orders_not_paid": 0, "events_stored": orders, "events_processed": orders,
                 "entitlements": orders, "orders_with_two_entitlements": 0, "receipts": orders,
@@ -178,6 +200,7 @@ def verify(url: str, orders: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orders", type=int, default=7000)
+    p.add_argument("--items", type=int, default=1, help="orders are spread over this many items (1: a launch)")
     p.add_argument("--duplicates", type=float, default=0.3, help="share of the deliveries that repeat an event")
     p.add_argument("--rate", type=float, default=200.0, help="deliveries per second")
     p.add_argument("--seed", type=int, default=5)
@@ -189,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = make_workdir("fairshelf-bench-webhooks-")
     url = start_database(workdir, "fairshelf_bench_webhooks")
     log(f"seeding {args.orders} pending orders")
-    pairs = seed(url, args.orders)
+    pairs = seed(url, args.orders, args.items)
     rng = random.Random(args.seed)
     events = [completed(order_id, session_id, n) for n, (order_id, session_id) in enumerate(pairs)]
     total = round(len(events) / (1 - args.duplicates))
