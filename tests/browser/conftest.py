@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Page, Response
+from playwright.sync_api import ConsoleMessage, Error, Page, Response, expect
 
 from app.db import embedded
 from app.db.migrate import upgrade
@@ -227,3 +227,20 @@ def console(page: Page) -> ConsoleWatch:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up(page: Page, username: str, name: str) -> None:
+    """Sign up through the form, as a person does (the username is checked on blur), ending on /account."""
+    page.goto("/signup")
+    page.get_by_label("Email", exact=True).fill(f"{username}@example.com")
+    field = page.locator("#username")
+    field.fill(username)
+    field.blur()
+    expect(page.locator("#username-help")).to_have_text(f"✓ {username} is available.")
+    page.get_by_label("Display name").fill(name)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(re.compile(r"/account$"))

@@ -20,10 +20,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from app.db import embedded
-from tests.browser.conftest import ConsoleWatch, LiveServer
+from tests.browser.conftest import ConsoleWatch, LiveServer, sign_up
 from tests.media import samples
 
-PASSWORD = "correct horse battery"
 PROCESSING_TIMEOUT = 20_000  # ms for the worker (polling every 0.2 s here) to check a file
 SETTLE_TIMEOUT = 15_000  # ms for a webhook event to reach the worker and settle the order
 MINIMUM, SUGGESTED, NAMED = "3", "5", "6.50"
@@ -47,19 +46,6 @@ def _screenshot(page: Page, path: Path) -> None:
 
 def _assert_console_clean(console: ConsoleWatch) -> None:
     assert console.errors == [], "the browser console reported errors:\n" + "\n".join(console.errors)
-
-
-def _sign_up(page: Page, username: str, name: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email", exact=True).fill(f"{username}@example.com")
-    field = page.locator("#username")
-    field.fill(username)
-    field.blur()
-    expect(page.locator("#username-help")).to_have_text(f"✓ {username} is available.")
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/account$"))
 
 
 def _new_page(browser: Browser, base_url: str, console: ConsoleWatch,
@@ -129,7 +115,7 @@ def item(browser: Browser, base_url: str, live_server: LiveServer,
     wav = samples.write_wav(tmp_path_factory.mktemp("buying"), "copper-chimes.wav", seconds=3.0)
     context, page = _new_page(browser, base_url, console)
     try:
-        _sign_up(page, username, name)
+        sign_up(page, username, name)
         page.goto("/sell")
         page.get_by_role("radio", name=re.compile(r"^Basic")).check()
         page.get_by_label("Currency for your prices").select_option("USD")
@@ -188,7 +174,7 @@ def test_fan_names_a_price_pays_plays_and_downloads(page: Page, browser: Browser
     def screenshot(label: str, target: Page) -> None:
         _screenshot(target, screenshots / f"buying-{next(shot):02d}-{label}.png")
 
-    _sign_up(page, f"fan_{uuid.uuid4().hex[:10]}", "Noor Haddad")
+    sign_up(page, f"fan_{uuid.uuid4().hex[:10]}", "Noor Haddad")
 
     # Not theirs yet: no player, and the stream is refused.
     page.goto(f"/i/{item.public_id}")
@@ -287,7 +273,7 @@ def test_fan_names_a_price_pays_plays_and_downloads(page: Page, browser: Browser
 @pytest.mark.browser
 def test_declined_payment_gives_no_access(page: Page, item: ShelfItem, console: ConsoleWatch,
                                           screenshots: Path, pg_admin_url: str) -> None:
-    _sign_up(page, f"fan_{uuid.uuid4().hex[:10]}", "Piet Declined")
+    sign_up(page, f"fan_{uuid.uuid4().hex[:10]}", "Piet Declined")
     _start_checkout(page, item)  # the suggested $5.00
     expect(page.locator(".dev-checkout .price")).to_have_text("$5.00")
     _press_dev_button(page, "Decline")

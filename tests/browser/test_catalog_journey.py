@@ -14,10 +14,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import ConsoleWatch
+from tests.browser.conftest import ConsoleWatch, sign_up
 from tests.media import samples
 
-PASSWORD = "correct horse battery"
 # 10,000 silent MPEG frames: about 4 MB and 4:20 long. Big enough for the browser to report upload progress.
 MP3_FRAMES = 10_000
 # Upload bandwidth while the MP3 goes up (bytes/s): about a second and a half of progress events to watch.
@@ -37,19 +36,6 @@ def _screenshot(page: Page, path: Path) -> None:
     # caret="initial": hiding the caret (the default) leaves a style attribute on the focused input, which
     # htmx's settling copies onto a swapped-in field, tripping the CSP (style-src 'self').
     page.screenshot(path=path, full_page=True, caret="initial")
-
-
-def _sign_up(page: Page, username: str, name: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email", exact=True).fill(f"{username}@example.com")
-    field = page.locator("#username")
-    field.fill(username)
-    field.blur()
-    expect(page.locator("#username-help")).to_have_text(f"✓ {username} is available.")
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/account$"))
 
 
 def _start_selling(page: Page) -> None:
@@ -98,7 +84,7 @@ def test_creator_publishes_an_audio_item(page: Page, browser: Browser, base_url:
     assert mp3.stat().st_size > 4_000_000
     exe = samples.write_exe(tmp_path, "bonus-track.mp3")
 
-    _sign_up(page, username, name)
+    sign_up(page, username, name)
 
     # "Your shelf" leads someone who does not sell yet to the sell page.
     page.locator("header").get_by_role("link", name="Your shelf").click()
@@ -346,7 +332,7 @@ def test_details_with_mistakes_come_back_with_the_messages(page: Page, console: 
     """Leaving a field with a mistake shows the message at once; saving anyway re-renders the form (422) with
     every message, keeping what was typed."""
     username = f"typo_{uuid.uuid4().hex[:10]}"
-    _sign_up(page, username, "Tomas Typo")
+    sign_up(page, username, "Tomas Typo")
     _start_selling(page)
     page.goto("/creator/items/new")
     page.locator("label.type-option", has_text="Audio").click()
