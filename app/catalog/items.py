@@ -16,6 +16,7 @@ from app.accounts.models import User
 from app.catalog.forms import DetailsForm, NewItemForm, PricingForm, VersionForm
 from app.catalog.models import VERSIONED_TYPES, Creator, Item, ItemVersion, Project
 from app.db.base import new_public_id
+from app.db.engine import Compiled
 from app.media.models import Upload
 from app.web.errors import Conflict, FormInvalid, NotFound
 from app.web.text import render_markdown
@@ -264,12 +265,12 @@ def public_item_query() -> Select[Any]:
     )
 
 
-PUBLIC_ITEM = public_item_query()
+PUBLIC_ITEM = Compiled(public_item_query())
 
 
 async def public_item(db: AsyncSession, public_id: str, viewer_id: int | None) -> PublicItem:
     """An item as its page shows it: published or unlisted for everyone, any state but deleted for its owner."""
-    row = (await (await db.connection()).execute(PUBLIC_ITEM, {"public_id": public_id[:16]})).one_or_none()
+    row = await PUBLIC_ITEM.first(db, public_id=public_id[:16])
     if row is None:
         raise NotFound("There is no item at this address.")
     is_owner = viewer_id == row.creator_id

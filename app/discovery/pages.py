@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.catalog.models import Creator, Item, ItemVersion, Project
+from app.db.engine import Compiled
 from app.discovery.listing import LISTED, tagged_under
 from app.media.models import Upload
 from app.web.errors import NotFound
@@ -119,25 +120,24 @@ FILE_COLUMNS = (Upload.id, Upload.public_id, Upload.storage_key, Upload.filename
 async def primary_file(db: AsyncSession, item: Any, *, preview: bool = False) -> Any:
     """The file an inline player plays (a row of FILE_COLUMNS): the preview clip, or the first ready file of the
     newest published version (audio for audio items, video for video items)."""
-    connection = await db.connection()
     if preview:
         if not item.preview_upload_id:
             return None
-        return (await connection.execute(PREVIEW_FILE, {"upload_id": item.preview_upload_id})).first()
+        return await PREVIEW_FILE.first(db, upload_id=item.preview_upload_id)
     kind = {"audio": "audio/", "video": "video/"}.get(item.type, "")
-    return (await connection.execute(PRIMARY_FILE, {"item_id": item.id, "kind": kind})).first()
+    return await PRIMARY_FILE.first(db, item_id=item.id, kind=kind)
 
 
 # Built once (item pages are hot, and building a statement costs more than running one).
-PRIMARY_FILE = (
+PRIMARY_FILE = Compiled(
     select(*FILE_COLUMNS).join(ItemVersion, ItemVersion.id == Upload.version_id)
     .where(Upload.item_id == bindparam("item_id", type_=BigInteger), Upload.purpose == "file",
            Upload.state == "ready", Upload.deleted_at.is_(None), ItemVersion.published_at.is_not(None),
            Upload.mime.startswith(bindparam("kind", type_=String)))
     .order_by(ItemVersion.published_at.desc(), Upload.id).limit(1)
 )
-PREVIEW_FILE = select(*FILE_COLUMNS).where(
-    Upload.id == bindparam("upload_id", type_=BigInteger), Upload.state == "ready", Upload.deleted_at.is_(None))
+PREVIEW_FILE = Compiled(select(*FILE_COLUMNS).where(
+    Upload.id == bindparam("upload_id", type_=BigInteger), Upload.state == "ready", Upload.deleted_at.is_(None)))
 
 
 SITEMAP_BLOCK = 10_000  # item ids per sitemap file (the protocol allows 50,000 URLs and 50 MB)

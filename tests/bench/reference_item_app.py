@@ -34,6 +34,7 @@ from app.settings import Settings
 from app.web.caching import BROWSER_CACHE, VARY
 from app.web.security import HEADERS as SECURITY_HEADERS
 from app.web.templating import make_environment
+from app.web.text import excerpt_markdown, render_markdown
 
 # Every column of each entity, in the order SQLAlchemy selects them.
 ITEM_COLUMNS = (
@@ -69,30 +70,15 @@ def _columns(table: str, names: tuple[str, ...], labels: dict[str, str] | None =
 # The statements SQLAlchemy compiles for app.catalog.items.public_item and app.discovery.pages.primary_file,
 # as PostgreSQL receives them (item_page.py compares both sides' logged statements). The item page's one
 # statement is compiled here, once, from the app's own query builder; at request time only psycopg runs.
-def _item_sql() -> tuple[str, dict[str, Any], str]:
-    from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
-
+def _sql() -> tuple[tuple[str, dict[str, Any]], ...]:
     from app.catalog.items import PUBLIC_ITEM
-
-    compiled = PUBLIC_ITEM.compile(dialect=pg_psycopg.dialect())
-    return str(compiled), dict(compiled.params), "public_id"
-
-
-ITEM_SQL, ITEM_PARAMS, ITEM_PARAM = _item_sql()
-def _compiled(statement: Any) -> tuple[str, dict[str, Any]]:
-    from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
-
-    compiled = statement.compile(dialect=pg_psycopg.dialect())
-    return str(compiled), dict(compiled.params)
-
-
-def _file_sql() -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
     from app.discovery.pages import PREVIEW_FILE, PRIMARY_FILE
 
-    return _compiled(PRIMARY_FILE), _compiled(PREVIEW_FILE)
+    return tuple((c.sql, c.defaults) for c in (PUBLIC_ITEM, PRIMARY_FILE, PREVIEW_FILE))
 
 
-(PRIMARY_FILE_SQL, PRIMARY_FILE_PARAMS), (PREVIEW_FILE_SQL, PREVIEW_FILE_PARAMS) = _file_sql()
+(ITEM_SQL, ITEM_PARAMS), (PRIMARY_FILE_SQL, PRIMARY_FILE_PARAMS), (PREVIEW_FILE_SQL, PREVIEW_FILE_PARAMS) = _sql()
+ITEM_PARAM = "public_id"
 PUBLIC_STATUSES = ("published", "unlisted")
 NOT_FOUND = b"Not found"
 
@@ -191,9 +177,12 @@ class ReferenceApp:
                                 project=(project_name, project_slug) if project_name else None,
                                 versions=[v for v in versions if v["published"]], is_owner=False)
         # Looked up per request, as Litestar's template response does (with auto_reload outside production).
+        excerpt = None
+        if item.type == "text" and item.price_mode != "free":  # the page shows non-owners the opening only
+            excerpt = render_markdown(excerpt_markdown(item.body_start))
         template = self.env.get_template("catalog/item.html")
         return template.render(shown=shown, item=item, cover=cover_href, player=player, preview=preview,
-                               files=[], request=None).encode()
+                               files=[], request=None, owns=False, excerpt=excerpt, media_ok=True).encode()
 
 
 def app_from_env() -> ReferenceApp:
