@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,9 +10,13 @@ import psycopg
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from psycopg.rows import namedtuple_row
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.settings import Settings
+
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
@@ -22,12 +27,39 @@ def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
     options: dict[str, object] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
-        "pool_pre_ping": True,
         "pool_recycle": 1800,
         "connect_args": connect_args,
     }
     options.update(overrides)
-    return create_async_engine(settings.sqlalchemy_url, **options)
+    engine = create_async_engine(settings.sqlalchemy_url, **options)
+    ping_when_idle(engine)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, after: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Check a pooled connection before use only when it has been idle for `after` seconds.
+
+    A connection that sat in the pool may have died with a database restart, so it is pinged (and silently
+    replaced when dead) before a request gets it. One that was in use moments ago is not: pinging every
+    checkout (SQLAlchemy's pool_pre_ping) costs a round trip per request, about a tenth of a public page's CPU.
+    A restart within those seconds can still fail the requests in flight, as it would anyway.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned < after:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc  # the pool reconnects
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

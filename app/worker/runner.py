@@ -67,9 +67,7 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        # No ping before each checkout (it costs several round trips per job): a connection that died fails its
-        # job, which is retried, and claiming carries on with a fresh connection.
-        engine = make_engine(self.settings, pool_size=self.settings.worker_concurrency + 2, pool_pre_ping=False)
+        engine = make_engine(self.settings, pool_size=self.settings.worker_concurrency + 2)
         sessionmaker = make_sessionmaker(engine)
         resources = WorkerResources.build(self.settings, sessionmaker)
         listener = asyncio.create_task(self._listen())

@@ -125,7 +125,8 @@ async def item_parts(app: Any, settings: Settings, public_id: str, timer: Timer)
     storage = app.state.storage
     cover = thumb_url(storage, *shown.cover, 1280) if shown.cover else None
     context = {"shown": shown, "item": shown.item, "cover": cover, "player": player, "preview": None,
-               "files": [], "request": request, "csrf_input": ""}
+               "files": [], "request": request, "csrf_input": "", "owns": False, "excerpt": None,
+               "media_ok": True}
 
     async def render() -> Any:
         return app.template_engine.get_template("catalog/item.html").render(**context).encode()

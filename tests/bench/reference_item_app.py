@@ -150,9 +150,8 @@ class ReferenceApp:
     async def item_page(self, public_id: str) -> bytes | None:
         conn = await self.pool.getconn()
         try:
-            # SQLAlchemy's pool_pre_ping on checkout (';'); public pages read in autocommit, as the app does.
+            # Public pages read in autocommit, as the app does (which pings only connections idle for 10 s).
             await conn.set_autocommit(True)
-            await conn.execute(";")
             cursor = conn.cursor(row_factory=namedtuple_row)
             row = await (await cursor.execute(ITEM_SQL, {**ITEM_PARAMS, ITEM_PARAM: public_id})).fetchone()
             if row is None:
