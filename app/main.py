@@ -26,7 +26,13 @@ from app.checkout import routes as checkout_routes
 from app.checkout import webhooks
 from app.checkout.dev_routes import DEV_ROUTES as DEV_CHECKOUT_ROUTES
 from app.checkout.gateway import make_gateway
-from app.db.engine import make_engine, make_reader_sessionmaker, make_sessionmaker, provide_db
+from app.db.engine import (
+    make_engine,
+    make_reader_engine,
+    make_reader_sessionmaker,
+    make_sessionmaker,
+    provide_db,
+)
 from app.discovery import feeds as discovery_feeds
 from app.discovery import routes as discovery_routes
 from app.mail import routes as mail_routes
@@ -62,6 +68,7 @@ def create_app(settings: Settings) -> Litestar:
     settings.check()
     env = make_environment(settings)
     engine = make_engine(settings)
+    reader_engine = make_reader_engine(settings)  # a pool of its own: connections stay in autocommit
     mailer = Mailer(settings, env)
     storage = make_storage_from(settings)
     gateway = make_gateway(settings)
@@ -78,7 +85,7 @@ def create_app(settings: Settings) -> Litestar:
             "settings": settings,
             "engine": engine,
             "sessionmaker": make_sessionmaker(engine),
-            "reader": make_reader_sessionmaker(engine),
+            "reader": make_reader_sessionmaker(reader_engine),
             "accounts": Accounts(settings, Passwords(settings), mailer),
             "metrics": metrics,
             "storage": storage,
@@ -114,6 +121,7 @@ def create_app(settings: Settings) -> Litestar:
 
     async def dispose_engine() -> None:
         await engine.dispose()
+        await reader_engine.dispose()
 
     return Litestar(
         route_handlers=routes,

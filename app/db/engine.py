@@ -66,10 +66,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_reader_engine(settings: Settings) -> AsyncEngine:
+    """The pool of requests that only read (public pages), its connections in autocommit for good: every
+    statement commits on its own (no BEGIN, no ROLLBACK, so prepared statements are kept), and nothing is
+    switched back and forth at each checkout, as a per-session isolation level would."""
+    return make_engine(settings, isolation_level="AUTOCOMMIT")
+
+
 def make_reader_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for requests that only read: every statement commits on its own (no BEGIN, no ROLLBACK), and the
-    connection keeps its prepared statements, which a rollback at the end of each request would discard."""
-    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
