@@ -117,3 +117,9 @@ def invoice(subscription_id: str, *, customer: str, paid: bool, amount: int = 10
                    "subscription_details": {"metadata": {}, "subscription": subscription_id}},
         "livemode": False, "created": int(time.time()),
     }
+
+
+def unrelated_completion() -> dict[str, Any]:
+    """A well-formed event about no order of ours."""
+    return event("checkout.session.completed", session(
+        "ord_unknown", 499, session_id="cs_" + secrets.token_hex(12), payment_intent="pi_unknown"))

@@ -1,5 +1,6 @@
-"""The webhook endpoint's conformance: every event type we handle, delivered the way Stripe delivers (again and
-again, in any order, sometimes forged or stale), through the real endpoint and the real worker.
+"""The webhook endpoint's conformance: every event type we handle for purchases, delivered the way Stripe delivers
+(again and again, in any order), through the real endpoint and the real worker. Tier billing's events are in
+test_billing_events.py, refused deliveries in test_webhook_refusals.py.
 
 Assertions are on what the database holds and what people see: the order's state, access to the file (the stream
 link answers 302 to an owner, 403 to everyone else), the library, the emails sent and the money reversed.
@@ -7,23 +8,17 @@ link answers 302 to an owner, 403 to everyone else), the library, the emails sen
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
-import json
 import random
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from litestar.testing import TestClient
 
 from tests.checkout import stripe_events
-from tests.checkout.conftest import Inbox, Shop, order_row
+from tests.checkout.conftest import Shop, order_row, settle_everything
 from tests.conftest import post_form
 
 # --- Helpers ---------------------------------------------------------------------------------------------------
@@ -233,85 +228,6 @@ def test_a_lost_dispute_ends_access_for_good(shop, fan, bought, inbox, db):
     assert reversals(db, bought.order_id) == [("dispute", 499)]
 
 
-# --- Creator tier billing ----------------------------------------------------------------------------------------
-
-
-def maker_id(db: psycopg.Connection) -> int:
-    return db.execute("SELECT user_id FROM creators").fetchone()[0]
-
-
-def billing(db: psycopg.Connection) -> tuple:
-    return db.execute("SELECT tier, tier_status, subscription_id, billing_customer_id, past_due_since "
-                      "FROM creators").fetchone()
-
-
-def at(timestamp: int) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
-
-
-@dataclass
-class Subscribing:
-    """The processor's events about one creator's tier subscription (one customer, one subscription)."""
-
-    creator_id: int
-    tier: str = "small_files"
-    subscription_id: str = ""
-    customer_id: str = ""
-
-    def __post_init__(self) -> None:
-        self.subscription_id = self.subscription_id or "sub_" + secrets.token_hex(8)
-        self.customer_id = self.customer_id or "cus_" + secrets.token_hex(7)
-
-    def completed(self, created: int, payment_status: str = "paid") -> dict:
-        return stripe_events.event("checkout.session.completed", stripe_events.subscription_session(
-            self.creator_id, self.tier, 1000, session_id="cs_" + secrets.token_hex(12),
-            subscription_id=self.subscription_id, customer_id=self.customer_id, payment_status=payment_status),
-            created=created)
-
-    def subscription(self, kind: str, status: str, created: int) -> dict:
-        return stripe_events.event(f"customer.subscription.{kind}", stripe_events.subscription(
-            self.subscription_id, customer=self.customer_id, status=status, creator_id=self.creator_id,
-            tier=self.tier), created=created)
-
-    def invoice(self, paid: bool, created: int) -> dict:
-        return stripe_events.event("invoice.paid" if paid else "invoice.payment_failed", stripe_events.invoice(
-            self.subscription_id, customer=self.customer_id, paid=paid), created=created)
-
-
-def test_tier_billing_follows_the_subscription(creator, inbox, db):
-    def page() -> str:  # what the creator sees
-        return creator.client.get("/creator/billing").text
-
-    assert "Not subscribed yet" in page()
-    sub = Subscribing(maker_id(db))
-    t = int(time.time()) - 3600  # the processor's clock: the app orders billing events by it
-
-    def step(payload: dict) -> tuple:
-        inbox.deliver(payload, times=10)
-        inbox.process()
-        assert inbox.state(payload) == ("processed", "")
-        return billing(db)
-
-    active = ("small_files", "active", sub.subscription_id, sub.customer_id, None)
-    assert step(sub.completed(t)) == active
-    assert "Your Small Files subscription is active." in page()
-    assert step(sub.subscription("created", "active", t)) == active
-    assert step(sub.invoice(paid=True, created=t)) == active
-
-    # A renewal fails: past due from the failure on (the tier stays in force for the grace period) …
-    past_due = ("small_files", "past_due", sub.subscription_id, sub.customer_id, at(t + 100))
-    assert step(sub.invoice(paid=False, created=t + 100)) == past_due
-    assert step(sub.subscription("updated", "past_due", t + 101)) == past_due  # … counted from the first failure
-    assert "Your last payment failed." in page()
-    # … until a retry succeeds.
-    assert step(sub.invoice(paid=True, created=t + 200)) == active
-
-    ended = ("small_files", "canceled", sub.subscription_id, sub.customer_id, None)
-    assert step(sub.subscription("deleted", "canceled", t + 300)) == ended
-    assert "Your subscription has ended." in page()
-    assert inbox.count() == 7
-
-
 # --- Events overtaking each other --------------------------------------------------------------------------------
 
 
@@ -369,15 +285,6 @@ def test_a_dispute_closed_before_it_was_opened(shop, fan, bought, inbox, db):
     assert reversals(db, bought.order_id) == [("dispute", 499), ("dispute_won", 499)]
 
 
-def settle_everything(inbox: Inbox, db: psycopg.Connection) -> None:
-    """Run retries until no event waits for another (each round makes the waiting jobs due)."""
-    for _ in range(6):
-        if not db.execute("SELECT count(*) FROM jobs WHERE state = 'queued'").fetchone()[0]:
-            return
-        inbox.process(retries=True)
-    pytest.fail("events still waiting after six rounds of retries")
-
-
 def test_any_order_of_a_purchases_events_ends_the_same(shop, visitor, inbox, db):
     """A purchase partly refunded, then disputed for the rest and the dispute won, in random delivery orders."""
     def events(p: Purchase) -> list[dict]:
@@ -405,171 +312,6 @@ def test_any_order_of_a_purchases_events_ends_the_same(shop, visitor, inbox, db)
         assert emails(db, "receipt", purchase.email) == 1, why
     assert db.execute("SELECT sales_count FROM items").fetchone() == (len(chosen),)
     assert emails(db, "sale") == len(chosen)
-
-
-def forget_billing(db: psycopg.Connection) -> None:
-    """Back to a creator who never subscribed (each round then uses a subscription of its own)."""
-    db.execute("UPDATE creators SET subscription_id = NULL, billing_customer_id = NULL, tier = 'basic', "
-               "tier_status = 'unpaid', past_due_since = NULL, billing_updated_at = NULL")
-
-
-def test_any_order_of_billing_events_ends_the_same(creator, inbox, db):
-    t = int(time.time()) - 3600
-    orders = list(itertools.permutations(range(5)))
-    chosen = [orders[0], *random.Random(1848).sample(orders[1:], 5)]
-    for order in chosen:
-        forget_billing(db)
-        sub = Subscribing(maker_id(db), tier="big_files")
-        # Subscribing (session, subscription and first invoice at once), then a renewal failing.
-        payloads = [sub.completed(t), sub.subscription("created", "active", t), sub.invoice(True, t),
-                    sub.invoice(False, t + 100), sub.subscription("updated", "past_due", t + 100)]
-        for i in order:
-            inbox.deliver(payloads[i])
-            inbox.process()
-        settle_everything(inbox, db)
-        assert billing(db) == ("big_files", "past_due", sub.subscription_id, sub.customer_id, at(t + 100)), order
-        assert all(inbox.state(p)[0] in ("processed", "ignored") for p in payloads), order
-    # Nothing was replaced, so nothing was cancelled at the processor.
-    assert db.execute("SELECT count(*) FROM jobs WHERE kind = 'checkout.cancel_subscription'").fetchone() == (0,)
-
-
-def test_the_grace_period_starts_at_the_failure_whichever_event_comes_first(creator, inbox, db):
-    t = int(time.time()) - 3600
-    starts = []
-    for late_failure in (False, True):
-        forget_billing(db)
-        sub = Subscribing(maker_id(db))
-        # The renewal fails at t+100; Stripe marks the subscription past due a second later.
-        failed, updated = sub.invoice(False, t + 100), sub.subscription("updated", "past_due", t + 101)
-        for payload in [sub.completed(t), *((updated, failed) if late_failure else (failed, updated))]:
-            inbox.deliver(payload)
-            inbox.process()
-        starts.append(billing(db)[4])
-    assert starts == [at(t + 100), at(t + 100)]
-
-
-def test_a_late_completion_of_a_replaced_subscription_changes_nothing(creator, inbox, db):
-    t = int(time.time()) - 3600
-    maker = maker_id(db)
-    old = Subscribing(maker, tier="small_files", customer_id="cus_maker")
-    new = Subscribing(maker, tier="big_files", customer_id="cus_maker")
-    # The first subscription is known from its creation; its checkout completion's delivery fails (Stripe
-    # retries it for days). Meanwhile the creator switches tiers: the new subscription replaces the old one.
-    for payload in (old.subscription("created", "active", t), new.completed(t + 600)):
-        inbox.deliver(payload)
-        inbox.process()
-    assert billing(db)[:3] == ("big_files", "active", new.subscription_id)
-    # The old completion finally arrives. In delivery order it would have come first and been replaced since.
-    inbox.deliver(old.completed(t))
-    inbox.process()
-    assert billing(db)[:3] == ("big_files", "active", new.subscription_id)
-    cancelled = db.execute("SELECT payload->>'subscription_id' FROM jobs "
-                           "WHERE kind = 'checkout.cancel_subscription'").fetchall()
-    assert cancelled == [(old.subscription_id,)]
-
-
-# --- Deliveries the endpoint refuses -------------------------------------------------------------------------------
-
-
-def _unrelated() -> dict:
-    """A well-formed event about no order of ours."""
-    return stripe_events.event("checkout.session.completed", stripe_events.session(
-        "ord_unknown", 499, session_id="cs_" + secrets.token_hex(12), payment_intent="pi_unknown"))
-
-
-def _sign_bytes(body: bytes, secret: str) -> dict[str, str]:
-    """A Stripe-Signature over raw bytes (the stripe library's signer takes text)."""
-    t = int(time.time())
-    mac = hmac.new(secret.encode(), str(t).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
-
-
-def _tampered(secret: str) -> tuple[str, dict[str, str]]:
-    body, _ = stripe_events.signed(_unrelated(), secret)
-    _, headers = stripe_events.signed(_unrelated(), secret)  # a valid signature, of another body
-    return body, headers
-
-
-def _with_nul(secret: str) -> tuple[str, dict[str, str]]:
-    payload = _unrelated()
-    payload["data"]["object"]["customer_details"]["name"] = "A\x00Fan"  # json.dumps writes it as \u0000
-    return stripe_events.signed(payload, secret)
-
-
-def _lone_surrogate(secret: str) -> tuple[str, dict[str, str]]:
-    body = json.dumps(_unrelated()).replace('"A Fan"', '"A \\ud800 Fan"')  # valid to Python, not to jsonb
-    assert "\\ud800" in body
-    return stripe_events.signed(body, secret)
-
-
-def _overlong_id(secret: str) -> tuple[str, dict[str, str]]:
-    payload = _unrelated()
-    payload["id"] = "evt_" + "x" * 300
-    return stripe_events.signed(payload, secret)
-
-
-Refusal = Callable[[str], tuple[str | bytes, dict[str, str]]]
-REFUSED: dict[str, Refusal] = {
-    "replayed: signed over 300 s ago": lambda s: stripe_events.signed(_unrelated(), s, timestamp=int(time.time()) - 301),
-    "tampered body": _tampered,
-    "signed with another secret": lambda s: stripe_events.signed(_unrelated(), "whsec_someone_else"),
-    "no Stripe-Signature header": lambda s: (json.dumps(_unrelated()), {"Content-Type": "application/json"}),
-    "a header without a v1 signature": lambda s: (json.dumps(_unrelated()), {
-        "Stripe-Signature": stripe_events.signed(_unrelated(), s)[1]["Stripe-Signature"].replace("v1=", "v0=")}),
-    "an unreadable header": lambda s: (json.dumps(_unrelated()), {"Stripe-Signature": "nonsense"}),
-    "malformed JSON, signed": lambda s: stripe_events.signed('{"id": "evt_1", "object": "event", ', s),
-    "signed JSON that is not an event": lambda s: stripe_events.signed('{"hello": 1}', s),
-    "signed bytes that are not UTF-8": lambda s: (b'{"id": "evt_\xff"}', _sign_bytes(b'{"id": "evt_\xff"}', s)),
-    "a live-mode event at a test-mode endpoint": lambda s: stripe_events.signed(
-        {**_unrelated(), "livemode": True}, s),
-    "a \\u0000 escape, which jsonb cannot hold": _with_nul,
-    "a lone surrogate escape": _lone_surrogate,
-    "NaN, which is not JSON": lambda s: stripe_events.signed(
-        stripe_events.event("invoice.paid", {"id": "in_1", "object": "invoice", "amount_due": float("nan")}), s),
-    "an event id longer than Stripe's": _overlong_id,
-}
-
-
-def test_refused_deliveries_store_nothing(client, settings, inbox, db):
-    answers = {}
-    for case, build in REFUSED.items():
-        body, headers = build(settings.webhook_secret)
-        response = client.post("/webhooks/stripe", content=body, headers=headers)
-        answers[case] = (response.status_code, "error" in response.json(), inbox.count())
-    # Every one refused with an explanation (never a 500), and nothing stored.
-    assert answers == dict.fromkeys(REFUSED, (400, True, 0))
-    assert db.execute("SELECT count(*) FROM jobs").fetchone() == (0,)
-
-
-def test_signed_json_that_is_not_an_object_is_refused(client, settings, inbox):
-    # The stripe library itself trips over these (AttributeError): it must still be a 400, never a 500.
-    answers = {body: stripe_events.deliver(client, body, settings.webhook_secret).status_code
-               for body in ("[]", "null", '"evt_1"', "1")}
-    assert answers == dict.fromkeys(answers, 400)
-    assert inbox.count() == 0
-
-
-def test_deliveries_at_the_edges_are_accepted(client, settings, inbox):
-    old = _unrelated()
-    body, headers = stripe_events.signed(old, settings.webhook_secret, timestamp=int(time.time()) - 290)
-    assert client.post("/webhooks/stripe", content=body, headers=headers).status_code == 200
-
-    # While an endpoint secret is rolled, Stripe signs with the old and the new: one v1 must match.
-    rolled = _unrelated()
-    body, headers = stripe_events.signed(rolled, "whsec_the_old_one")
-    _, ours = stripe_events.signed(rolled, settings.webhook_secret)
-    headers["Stripe-Signature"] += "," + ours["Stripe-Signature"].split(",")[1]
-    assert client.post("/webhooks/stripe", content=body, headers=headers).status_code == 200
-    assert inbox.state(old)[0] == inbox.state(rolled)[0] == "received"
-
-
-def test_an_unknown_event_type_is_stored_and_ignored(inbox):
-    payout = stripe_events.event("payout.paid", {
-        "id": "po_" + secrets.token_hex(8), "object": "payout", "amount": 12000, "currency": "usd",
-        "arrival_date": int(time.time()), "status": "paid", "method": "standard", "livemode": False})
-    inbox.deliver(payout, times=2)
-    inbox.process()
-    assert inbox.state(payout) == ("ignored", "")
 
 
 # --- The admin's page of events ------------------------------------------------------------------------------------
@@ -624,7 +366,7 @@ def test_an_admin_sees_events_and_runs_a_failed_one_again(shop, fan, inbox, db):
 
 
 def test_only_admins_see_payment_events(fan, visitor, inbox, db):
-    payload = _unrelated()
+    payload = stripe_events.unrelated_completion()
     inbox.deliver(payload)
     inbox.process()
     pk = event_id(db, payload)
