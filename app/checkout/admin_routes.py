@@ -12,6 +12,7 @@ from app.accounts.auth import requires_admin
 from app.catalog.views import Req
 from app.checkout import events
 from app.checkout.models import EVENT_STATES, PaymentEvent
+from app.checkout.webhooks import MAX_ATTEMPTS
 from app.db.engine import Db
 from app.web.errors import Conflict
 from app.web.flash import flash
@@ -34,7 +35,7 @@ async def retry_event(request: Req, db: Db, event_id: FromPath[int]) -> Redirect
     stripe_id = changed.scalar_one_or_none()
     if stripe_id is None:
         raise Conflict("Only a failed event can be run again.")
-    await enqueue(db, "checkout.process_event", {"event_id": event_id}, max_attempts=events.MAX_ATTEMPTS)
+    await enqueue(db, "checkout.process_event", {"event_id": event_id}, max_attempts=MAX_ATTEMPTS)
     await db.commit()
     flash(request, f"Event {stripe_id} will be processed again.")
     return Redirect("/admin/payments", status_code=303)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from litestar import get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
-from app.accounts.models import User
 from app.catalog import creators
 from app.catalog.tiers import TIERS
 from app.catalog.views import Req, me_creator
-from app.checkout import billing, sales
+from app.checkout import billing, orders, sales
 from app.db.engine import Db
 from app.web.errors import FormInvalid
 from app.web.flash import flash
@@ -56,7 +54,7 @@ async def subscribe(request: Req, db: Db) -> Redirect:
     tier = (await read_form(request)).get("tier", "")
     if tier not in TIERS:
         raise FormInvalid({"tier": "Pick one of the tiers."})
-    email = await db.scalar(select(User.email).where(User.id == creator.user_id)) or ""
+    email = await orders.email_of(db, creator.user_id)
     session = await request.app.state.gateway.create_subscription_checkout(
         billing.subscription_request(creator, email, tier, request.app.state.settings))
     return Redirect(session.url, status_code=303)

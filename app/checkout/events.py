@@ -24,7 +24,6 @@ from app.db.engine import driver_connection
 from app.worker.queue import JobContext, PermanentJobError
 
 log = logging.getLogger("fairshelf.checkout")
-MAX_ATTEMPTS = 12  # with the queue's exponential back-off, a day and more of retries
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ from app.checkout.forms import BuyForm
 from app.checkout.models import Entitlement, Order
 from app.db.base import new_public_id
 from app.mail.service import Mailer
+from app.media.models import Upload
 from app.settings import Settings
 from app.web.errors import AppError, Conflict, NotFound
 from app.worker.queue import enqueue
 
 BUYABLE = ("published", "unlisted")
 CLAIM_DAYS = 90
-OPEN_STATES = ("pending",)
 
 
 def derived_state(order: Order | OrderFacts) -> str:
@@ -42,6 +42,24 @@ def derived_state(order: Order | OrderFacts) -> str:
     if order.dispute_status == "lost":
         return "dispute_lost"
     return "paid"  # partly refunded and disputes won keep access
+
+
+class NoAccess(AppError):
+    status_code = 403
+    title = "Not yours yet"
+
+
+async def email_of(db: AsyncSession, user_id: int) -> str:
+    return await db.scalar(select(User.email).where(User.id == user_id)) or ""
+
+
+async def buy_page_facts(db: AsyncSession, item: Item,
+                         viewer: CurrentUser | None) -> tuple[User | None, Upload | None, bool]:
+    """What the buy page shows besides the item: its creator, its cover upload, and whether the viewer has it."""
+    creator = await db.get(User, item.creator_id)
+    cover = await db.get(Upload, item.cover_upload_id) if item.cover_upload_id else None
+    owned = viewer is not None and (item.creator_id == viewer.id or await entitled(db, viewer.id, item.id))
+    return creator, cover, owned
 
 
 async def buyable_item(db: AsyncSession, public_id: str) -> Item:
@@ -72,11 +90,6 @@ async def accessible_item(db: AsyncSession, public_id: str, viewer: CurrentUser 
     raise NotFound("There is no such item.")
 
 
-class NoAccess(AppError):
-    status_code = 403
-    title = "Not yours yet"
-
-
 async def start_order(db: AsyncSession, item: Item, buyer: CurrentUser | None, form: BuyForm,
                       livemode: bool) -> Order:
     if buyer is not None:
@@ -102,7 +115,7 @@ async def claim_free(db: AsyncSession, item: Item, user: CurrentUser) -> bool:
     """Add a free item to the library; False when it was already there."""
     if item.price_mode != "free":
         raise Conflict("This item is not free: buy it to add it to your library.")
-    email = await db.scalar(select(User.email).where(User.id == user.id))
+    email = await email_of(db, user.id)
     row = await db.execute(
         insert(Entitlement).values(item_id=item.id, user_id=user.id, email=email)
         .on_conflict_do_nothing(index_elements=["user_id", "item_id"], index_where=text("order_id IS NULL"))

@@ -7,18 +7,15 @@ from typing import Any
 from litestar import HttpMethod, Response, get, post, route
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from app.accounts.auth import current_user, requires_login
-from app.accounts.models import User
-from app.catalog.views import Req, thumb_url
+from app.catalog.views import Req, cover_url, money_input
 from app.checkout import library, orders
 from app.checkout.forms import BuyForm
 from app.checkout.gateway import PaymentRequest
 from app.db.engine import Db
 from app.discovery import pages
 from app.media.links import file_link
-from app.media.models import Upload
 from app.web import pagination
 from app.web.errors import Conflict, FormInvalid, NotFound
 from app.web.flash import flash
@@ -27,16 +24,10 @@ from app.web.forms import read_form
 
 async def _buy_context(request: Req, db: Db, item: Any) -> dict[str, Any]:
     viewer = current_user(request)
-    creator = await db.scalar(select(User).where(User.id == item.creator_id))
-    cover_id, sizes = None, []
-    if item.cover_upload_id:
-        cover = await db.get(Upload, item.cover_upload_id)
-        if cover is not None and cover.state == "ready":
-            cover_id, sizes = cover.public_id, cover.thumbnails
+    creator, cover, owned = await orders.buy_page_facts(db, item, viewer)
     return {
-        "item": item, "creator": creator, "signed_in": viewer,
-        "cover": thumb_url(request.app.state.storage, cover_id, sizes, 320),
-        "owned": viewer is not None and (item.creator_id == viewer.id or await orders.entitled(db, viewer.id, item.id)),
+        "item": item, "creator": creator, "signed_in": viewer, "owned": owned,
+        "cover": cover_url(request, cover, 320),
         "canceled": request.query_params.get("canceled") == "1",
     }
 
@@ -45,8 +36,7 @@ async def _buy_context(request: Req, db: Db, item: Any) -> dict[str, Any]:
 async def buy_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     item = await orders.buyable_item(db, public_id)
     context = await _buy_context(request, db, item)
-    amount = item.suggested_price_cents if item.price_mode == "pwyw" else item.price_cents
-    form = {"amount": f"{amount // 100}.{amount % 100:02d}"}
+    form = {"amount": money_input(item.suggested_price_cents if item.price_mode == "pwyw" else item.price_cents)}
     return Template(template_name="checkout/buy.html", context={**context, "form": form, "errors": {}})
 
 
@@ -63,7 +53,7 @@ async def buy(request: Req, db: Db, public_id: FromPath[str]) -> Response[Any]:
         flash(request, "Added to your library." if added else "It was already in your library.")
         return Redirect("/library", status_code=303)
     data = await read_form(request)
-    account_email = await db.scalar(select(User.email).where(User.id == viewer.id)) if viewer else None
+    account_email = await orders.email_of(db, viewer.id) if viewer else None
     try:
         form = BuyForm.parse(data, item, account_email)
         order = await orders.start_order(db, item, viewer, form, settings.livemode)

@@ -20,6 +20,7 @@ from app.db.engine import Db
 from app.worker.queue import enqueue
 
 TOLERANCE_SECONDS = 300
+MAX_ATTEMPTS = 12  # with the queue's exponential back-off, a day and more of retries
 
 
 def _refuse(message: str) -> Response[dict[str, str]]:
@@ -37,7 +38,7 @@ async def store(db: AsyncSession, event: Envelope, body: bytes) -> bool:
     )
     event_id = row.scalar_one_or_none()
     if event_id is not None:
-        await enqueue(db, "checkout.process_event", {"event_id": event_id}, max_attempts=12)
+        await enqueue(db, "checkout.process_event", {"event_id": event_id}, max_attempts=MAX_ATTEMPTS)
     await db.commit()
     return event_id is not None
 
