@@ -41,6 +41,10 @@ from app.media import routes as media_routes
 from app.media.breaker import StorageBreaker
 from app.media.storage import LocalStorage, Storage, make_storage
 from app.media.storage_routes import MEDIA_ROUTES
+from app.payouts import admin_routes as payout_admin_routes
+from app.payouts import dev_routes as payout_dev_routes
+from app.payouts import routes as payout_routes
+from app.payouts.stats import ItemCounter
 from app.settings import Settings
 from app.web.caching import PageCache, page_cache_middleware
 from app.web.errors import EXCEPTION_HANDLERS
@@ -107,6 +111,8 @@ def create_app(settings: Settings) -> Litestar:
         *checkout_creator_routes.ROUTES,
         *checkout_admin_routes.ROUTES,
         *webhooks.ROUTES,
+        *payout_routes.ROUTES,
+        *payout_admin_routes.ROUTES,
         *media_routes.ROUTES,
         health,
         metrics_endpoint,
@@ -117,9 +123,16 @@ def create_app(settings: Settings) -> Litestar:
     if settings.dev_mailbox and settings.mode != "production":
         routes += mail_routes.DEV_ROUTES
     if settings.payments == "dev":  # the development processor refuses production (Settings.check, DevProcessor)
-        routes += DEV_CHECKOUT_ROUTES
+        routes += DEV_CHECKOUT_ROUTES + payout_dev_routes.ROUTES
+
+    counter = ItemCounter()
+    state.item_counter = counter
+
+    async def start_counting() -> None:
+        counter.start(state.sessionmaker)
 
     async def dispose_engine() -> None:
+        await counter.stop(state.sessionmaker)
         await engine.dispose()
         await reader_engine.dispose()
 
@@ -142,6 +155,7 @@ def create_app(settings: Settings) -> Litestar:
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[add_security_headers, write_flash_cookie, count_unrouted],
+        on_startup=[start_counting],
         on_shutdown=[dispose_engine],
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         openapi_config=None,

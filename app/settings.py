@@ -82,6 +82,15 @@ class Settings:
     stripe_api_base: str = ""
     # Creators whose tier subscription is past due keep uploading this many days before the default tier applies.
     tier_grace_days: int = 7
+    # Connect events (account.updated) may come to their own endpoint, /webhooks/stripe/connect, signed with this.
+    stripe_connect_webhook_secret: str = ""
+    # Getting paid: a sale's credit becomes available after the hold (so refunds can still come out of it); every
+    # interval (counted from the Unix epoch, so weekly means Thursdays 00:00 UTC) creators whose available balance
+    # reaches the minimum are paid. A payout the processor keeps refusing gives up after payout_max_attempts.
+    payout_hold_days: int = 7
+    payout_interval_days: int = 7
+    payout_minimum_cents: int = 1000
+    payout_max_attempts: int = 8
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -105,6 +114,11 @@ class Settings:
             return self.stripe_webhook_secret
         digest = hashlib.sha256(f"fairshelf-dev-webhook:{self.secret_key}".encode()).hexdigest()
         return f"whsec_dev_{digest[:32]}"
+
+    @property
+    def connect_webhook_secret(self) -> str:
+        """The Connect endpoint's secret: its own when configured, else the main endpoint's."""
+        return self.stripe_connect_webhook_secret or self.webhook_secret
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -143,6 +157,8 @@ class Settings:
             found.append("STRIPE_SECRET_KEY is not set: the development payment processor cannot run in production")
         elif not self.stripe_webhook_secret:
             found.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
+        if self.payout_interval_days < 1 or self.payout_minimum_cents < 100 or self.payout_hold_days < 0:
+            found.append("PAYOUT_INTERVAL_DAYS must be ≥ 1, PAYOUT_MINIMUM_CENTS ≥ 100 and PAYOUT_HOLD_DAYS ≥ 0")
         if not self.base_url.startswith("https://"):
             found.append("BASE_URL must be an https:// address in production")
         return found

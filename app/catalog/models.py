@@ -78,6 +78,8 @@ class Creator(TimestampMixin, Base):
     past_due_since: Mapped[datetime | None]
     # The processor's time of the last billing event applied, so an older event arriving late changes nothing.
     billing_updated_at: Mapped[datetime | None]
+    # Set by an admin (or a suspension): the scheduler skips this creator's payouts and shows them the reason.
+    payouts_paused_reason: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class Project(IdMixin, TimestampMixin, Base):

@@ -21,7 +21,7 @@ from app.web.errors import NotFound
 from app.web.text import excerpt_markdown, render_markdown
 
 
-@public_page("/i/{public_id:str}")
+@public_page("/i/{public_id:str}", counts_views="public_id")
 async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
     viewer = current_user(request)
     shown = await items.public_item(db, public_id, viewer.id if viewer else None)

@@ -23,6 +23,9 @@ CHARGE = ("id", "amount", "amount_refunded", "currency", "payment_intent", "tran
 DISPUTE = ("id", "amount", "currency", "charge", "payment_intent", "status")
 SUBSCRIPTION = ("id", "customer", "status", "metadata.creator_id", "metadata.tier")
 INVOICE = ("id", "customer", "parent.subscription_details.subscription")
+ACCOUNT = ("id", "charges_enabled", "payouts_enabled", "details_submitted", "requirements.currently_due",
+           "requirements.disabled_reason")
+TRANSFER = ("id", "amount", "amount_reversed", "currency", "destination", "transfer_group", "metadata.payout_id")
 
 READS: dict[str, tuple[str, ...]] = {
     "checkout.session.completed": SESSION,
@@ -37,6 +40,9 @@ READS: dict[str, tuple[str, ...]] = {
     "customer.subscription.deleted": SUBSCRIPTION,
     "invoice.paid": INVOICE,
     "invoice.payment_failed": INVOICE,
+    "account.updated": ACCOUNT,
+    "transfer.reversed": TRANSFER,
+    "transfer.updated": TRANSFER,
 }
 EVENT_FIELDS = ("id", "object", "type", "created", "livemode", "api_version", "data.object")
 
@@ -97,4 +103,5 @@ def facts(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
     # Metadata holds only what we set, so its keys depend on the kind of session (orders carry order_id, tier
     # subscriptions creator_id and tier); the handlers check the ones they need. Every other field is always
     # present in the processor's objects (null when it does not apply).
-    return fields(obj, READS[event_type], ("metadata.order_id", "metadata.creator_id", "metadata.tier"))
+    return fields(obj, READS[event_type], ("metadata.order_id", "metadata.creator_id", "metadata.tier",
+                                           "metadata.payout_id"))

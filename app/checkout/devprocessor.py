@@ -26,11 +26,19 @@ from app.checkout.gateway import (
     ProcessorUnavailable,
     RefundRequest,
     SubscriptionRequest,
+    TransferRequest,
 )
 from app.settings import Settings
 from app.web.errors import NotFound
 
 WEBHOOK_PATH = "/webhooks/stripe"
+CONNECT_WEBHOOK_PATH = "/webhooks/stripe/connect"
+STILL_DUE = ["external_account", "individual.verification.document"]
+
+
+def dev_fee(amount_cents: int) -> int:
+    """The development processor's fee: Stripe's standard card price in the US, 2.9% (rounded half up) + 30¢."""
+    return (amount_cents * 29 + 500) // 1000 + 30
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
@@ -109,6 +117,20 @@ def invoice_object(session: dict[str, Any], paid: bool) -> dict[str, Any]:
     }
 
 
+def account_object(account_id: str, *, complete: bool) -> dict[str, Any]:
+    """A connected Express account as Stripe describes it: ready for payouts, or still missing something."""
+    due = [] if complete else STILL_DUE
+    return {
+        "id": account_id, "object": "account", "type": "express", "country": "US", "email": None,
+        "charges_enabled": complete, "payouts_enabled": complete, "details_submitted": complete,
+        "capabilities": {"transfers": "active" if complete else "inactive"},
+        "requirements": {"currently_due": due, "eventually_due": due, "past_due": due, "pending_verification": [],
+                         "disabled_reason": None if complete else "requirements.past_due", "current_deadline": None,
+                         "errors": []},
+        "metadata": {}, "livemode": False, "created": int(time.time()),
+    }
+
+
 class DevProcessor:
     """The Gateway for development and tests; its hosted pages live in app.checkout.dev_routes."""
 
@@ -117,6 +139,7 @@ class DevProcessor:
             raise RuntimeError("The development payment processor refuses to run in production mode.")
         self.settings = settings
         self.sessions = URLSafeSerializer(settings.secret_key, salt="dev-checkout-session")
+        self.links = URLSafeSerializer(settings.secret_key, salt="dev-connect-link")
 
     # The Gateway protocol ------------------------------------------------------------------------------------
 
@@ -139,6 +162,27 @@ class DevProcessor:
     async def cancel_subscription(self, subscription_id: str) -> None:
         return None  # the creator's new subscription replaces it; a development subscription bills nobody
 
+    async def sale_fee(self, payment_intent_id: str, amount_cents: int) -> int:
+        return dev_fee(amount_cents)
+
+    async def create_account(self, creator_id: int, email: str) -> str:
+        return "acct_dev_" + hmac.new(self.settings.secret_key.encode(), f"account:{creator_id}".encode(),
+                                      hashlib.sha256).hexdigest()[:16]
+
+    async def account_link(self, account_id: str, refresh_url: str, return_url: str) -> str:
+        token = self.links.dumps({"account": account_id, "refresh_url": refresh_url, "return_url": return_url})
+        return f"{self.settings.base_url}/dev/connect/{quote(token)}"
+
+    async def retrieve_account(self, account_id: str) -> dict[str, Any] | None:
+        return None  # the development processor keeps no state: its onboarding page reports through events
+
+    async def create_transfer(self, request: TransferRequest) -> str:
+        # Derived from the idempotency key, as Stripe's idempotency guarantees: the same payout, the same transfer.
+        return "tr_dev_" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
+
+    async def find_transfer(self, transfer_group: str) -> str | None:
+        return None
+
     # Sessions and deliveries ---------------------------------------------------------------------------------
 
     def _session(self, mode: str, amount: int, currency: str, email: str, reference: str, metadata: dict[str, str],
@@ -159,14 +203,28 @@ class DevProcessor:
     def success_url(self, session: dict[str, Any]) -> str:
         return session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
 
-    async def deliver(self, payload: dict[str, Any]) -> None:
-        """POST one event to the webhook endpoint over HTTP, signed like Stripe signs it."""
+    def open_onboarding(self, token: str) -> dict[str, Any]:
+        try:
+            return self.links.loads(token)  # type: ignore[no-any-return]
+        except BadSignature:
+            raise NotFound("There is no such development onboarding link.") from None
+
+    async def onboard(self, account_id: str, *, complete: bool) -> None:
+        """What Stripe sends the Connect endpoint when the creator finishes (or leaves) onboarding."""
+        payload = event("account.updated", account_object(account_id, complete=complete))
+        payload["account"] = account_id
+        await self.deliver(payload, connect=True)
+
+    async def deliver(self, payload: dict[str, Any], *, connect: bool = False) -> None:
+        """POST one event to a webhook endpoint over HTTP, signed like Stripe signs it."""
         body = json.dumps(payload, separators=(",", ":"))
+        secret = self.settings.connect_webhook_secret if connect else self.settings.webhook_secret
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Fairshelf-DevProcessor/1",
-                   "Stripe-Signature": sign(body, self.settings.webhook_secret)}
+                   "Stripe-Signature": sign(body, secret)}
+        path = CONNECT_WEBHOOK_PATH if connect else WEBHOOK_PATH
         try:
             async with httpx.AsyncClient(timeout=10) as client:
-                response = await client.post(self.settings.base_url + WEBHOOK_PATH, content=body, headers=headers)
+                response = await client.post(self.settings.base_url + path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ProcessorUnavailable(f"delivering {payload['type']} failed: {exc}") from exc
         if response.status_code != 200:

@@ -21,9 +21,13 @@ from app.checkout.contract import ContractBroken, Envelope, NotYetKnown, envelop
 from app.checkout.models import PaymentEvent
 from app.checkout.orders import OrderFacts
 from app.db.engine import driver_connection
-from app.worker.queue import JobContext, PermanentJobError
+from app.payouts import accounts, ledger
+from app.payouts import queue as payout_queue
+from app.settings import Settings
+from app.worker.queue import JobContext, PermanentJobError, enqueue
 
 log = logging.getLogger("fairshelf.checkout")
+CREDIT_ATTEMPTS = 15  # asking the processor for a sale's fee: a day and more of retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class Apply:
     conn: psycopg.AsyncConnection[Any]  # the same transaction's psycopg connection (orders: the hot path)
     event: Envelope
     facts: dict[str, Any]
+    settings: Settings
 
 
 Handler = Callable[[Apply], Awaitable[str]]
@@ -58,7 +63,11 @@ async def _session_event(a: Apply) -> str:
         if f["amount_total"] != order.amount_cents or str(f["currency"]).upper() != order.currency:
             raise ContractBroken(f"order {order_id} is for {order.amount_cents} {order.currency}, "
                                  f"the session charged {f['amount_total']} {f['currency']}")
-        order.paid_at = order.paid_at or a.event.created
+        if order.paid_at is None:
+            order.paid_at = a.event.created
+            # The creator's ledger is credited by its own job: the processor's fee has to be asked for.
+            await enqueue(a.db, "payouts.credit_sale", {"order_id": order.id}, dedupe_key=f"credit:{order.id}",
+                          max_attempts=CREDIT_ATTEMPTS)
     elif kind == "async_payment_failed":
         order.failed_at = order.failed_at or a.event.created
     elif kind == "expired":
@@ -72,12 +81,17 @@ async def _order_of_charge(conn: psycopg.AsyncConnection[Any], f: dict[str, Any]
     return order or await orders.lock_order(conn, "payment_intent_id", f["payment_intent"])
 
 
-async def _reversal(conn: psycopg.AsyncConnection[Any], order: OrderFacts, kind: str, amount: int, ref: str) -> None:
-    """Record money reversed once per processor fact (kind + reference), however often the event comes."""
+async def _reversal(a: Apply, order: OrderFacts, kind: str, amount: int, ref: str) -> None:
+    """Record money reversed once per processor fact (kind + reference), however often the event comes, and its
+    entry in the creator's ledger."""
     if amount > 0:
-        await conn.execute("INSERT INTO order_reversals (order_id, kind, amount_cents, currency, processor_ref) "
-                           "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                           (order.id, kind, amount, order.currency, ref))
+        cursor = await a.conn.execute(
+            "INSERT INTO order_reversals (order_id, kind, amount_cents, currency, processor_ref) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            (order.id, kind, amount, order.currency, ref))
+        row = await cursor.fetchone()
+        if row is not None:
+            await ledger.record_reversal(a.conn, row[0], ledger.hold_of(a.settings.payout_hold_days))
 
 
 async def _refunded(a: Apply) -> str:
@@ -90,7 +104,7 @@ async def _refunded(a: Apply) -> str:
     refunded = min(int(f["amount_refunded"]), order.amount_cents)
     if refunded > order.amount_refunded_cents:
         # Each new cumulative total is one fact: the difference is what this refund returned to the buyer.
-        await _reversal(a.conn, order, "refund", refunded - order.amount_refunded_cents, f"{f['id']}:{refunded}")
+        await _reversal(a, order, "refund", refunded - order.amount_refunded_cents, f"{f['id']}:{refunded}")
         order.amount_refunded_cents = refunded
     order.charge_id = order.charge_id or f["id"]
     await orders.settle(a.db, a.conn, order)
@@ -104,21 +118,25 @@ async def _dispute(a: Apply) -> str:
         raise NotYetKnown(f"no order for payment {f['payment_intent']} yet")
     amount = min(int(f["amount"]), order.amount_cents)
     if a.event.type == "charge.dispute.created":
-        await _reversal(a.conn, order, "dispute", amount, f["id"])
+        await _reversal(a, order, "dispute", amount, f["id"])
         if order.dispute_status not in ("won", "lost"):
             order.dispute_status = "open"
     else:
         status = {"won": "won", "lost": "lost", "warning_closed": "won"}.get(f["status"])
         if status is None:
             return "ignored"
-        await _reversal(a.conn, order, "dispute", amount, f["id"])  # in case the opening event never came
+        await _reversal(a, order, "dispute", amount, f["id"])  # in case the opening event never came
         if status == "won":
-            await _reversal(a.conn, order, "dispute_won", amount, f["id"])
+            await _reversal(a, order, "dispute_won", amount, f["id"])
         order.dispute_status = status
     order.dispute_id = f["id"]
     order.charge_id = order.charge_id or f["charge"]
     await orders.settle(a.db, a.conn, order)
     return "processed"
+
+
+async def _account_updated(a: Apply) -> str:
+    return "processed" if await accounts.apply_status(a.db, a.event.object, a.event.created) else "ignored"
 
 
 HANDLERS: dict[str, Handler] = {
@@ -134,16 +152,19 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.deleted": lambda a: billing.subscription_changed(a.db, a.facts, a.event),
     "invoice.paid": lambda a: billing.invoice(a.db, a.facts, a.event),
     "invoice.payment_failed": lambda a: billing.invoice(a.db, a.facts, a.event),
+    "account.updated": _account_updated,
+    "transfer.reversed": lambda a: payout_queue.transfer_changed(a.conn, a.facts),
+    "transfer.updated": lambda a: payout_queue.transfer_changed(a.conn, a.facts),
 }
 
 
-async def apply(db: AsyncSession, event_type: str, payload: dict[str, Any]) -> str:
+async def apply(db: AsyncSession, event_type: str, payload: dict[str, Any], settings: Settings) -> str:
     """Apply one stored event; returns its new state ("processed" or "ignored")."""
     handler = HANDLERS.get(event_type)
     if handler is None:
         return "ignored"
     env = envelope(payload)
-    return await handler(Apply(db, await driver_connection(db), env, facts(env.type, env.object)))
+    return await handler(Apply(db, await driver_connection(db), env, facts(env.type, env.object), settings))
 
 
 async def process_event(ctx: JobContext) -> None:
@@ -157,7 +178,7 @@ async def process_event(ctx: JobContext) -> None:
     if row is None or row[1] in ("processed", "ignored"):
         return
     try:
-        state = await apply(db, row[0], row[2])
+        state = await apply(db, row[0], row[2], ctx.resources.settings)
     except ContractBroken as exc:
         # Retrying cannot help: keep it visible (admin page) as failed, and finish the job.
         await _record_failure(ctx, event_id, f"contract: {exc}")

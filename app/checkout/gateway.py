@@ -8,6 +8,7 @@ it is for, so a retry (ours or the client library's) can never charge, refund or
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +71,33 @@ class RefundRequest:
     charge_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    payout_id: str  # the payout's public id: transfer group and metadata
+    amount_cents: int
+    currency: str
+    destination: str  # the creator's connected account
+    idempotency_key: str
+
+
+class TransferFailed(Exception):
+    """A transfer the processor did not make. `retryable`: trying again later can succeed (the processor was
+    unreachable, rate-limited us, or the platform's balance was short); otherwise the creator has to act, and
+    `reason` tells them what to do."""
+
+    def __init__(self, detail: str, *, retryable: bool, reason: str = "", rate_limited: bool = False) -> None:
+        super().__init__(detail)
+        self.detail, self.retryable, self.reason, self.rate_limited = detail, retryable, reason, rate_limited
+
+
+class FeeNotYetKnown(Exception):
+    """The charge's balance transaction is not there yet; asking again later will find it."""
+
+
+ACCOUNT_REFUSED = ("Your payout account cannot receive transfers yet. Open your payout settings, finish what "
+                   "Stripe still asks for, and the money will go out with the next payout.")
+
+
 class Gateway(Protocol):
     async def create_checkout(self, request: PaymentRequest) -> CheckoutSession: ...
 
@@ -78,6 +106,18 @@ class Gateway(Protocol):
     async def refund(self, request: RefundRequest) -> None: ...
 
     async def cancel_subscription(self, subscription_id: str) -> None: ...
+
+    async def sale_fee(self, payment_intent_id: str, amount_cents: int) -> int: ...
+
+    async def create_account(self, creator_id: int, email: str) -> str: ...
+
+    async def account_link(self, account_id: str, refresh_url: str, return_url: str) -> str: ...
+
+    async def retrieve_account(self, account_id: str) -> dict[str, Any] | None: ...
+
+    async def create_transfer(self, request: TransferRequest) -> str: ...
+
+    async def find_transfer(self, transfer_group: str) -> str | None: ...
 
 
 def payment_session_params(request: PaymentRequest) -> dict[str, Any]:
@@ -165,6 +205,67 @@ class StripeGateway:
                 raise ProcessorUnavailable(str(exc)) from exc
         except stripe.StripeError as exc:
             raise ProcessorUnavailable(str(exc)) from exc
+
+    # --- Getting paid
+
+    async def sale_fee(self, payment_intent_id: str, amount_cents: int) -> int:
+        """The processor's fee on a payment, from its charge's balance transaction."""
+        try:
+            intent = await self.client.v1.payment_intents.retrieve_async(
+                payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]})
+        except stripe.StripeError as exc:
+            raise ProcessorUnavailable(str(exc)) from exc
+        charge = intent.latest_charge
+        transaction = getattr(charge, "balance_transaction", None) if charge is not None else None
+        if transaction is None or isinstance(transaction, str):
+            raise FeeNotYetKnown(f"payment {payment_intent_id} has no balance transaction yet")
+        return int(transaction.fee)
+
+    async def create_account(self, creator_id: int, email: str) -> str:
+        account = await self._call("account", self.client.v1.accounts.create_async, {
+            "type": "express", "email": email, "capabilities": {"transfers": {"requested": True}},
+            "metadata": {"creator_id": str(creator_id)},
+        }, f"account-{creator_id}")
+        return str(account.id)
+
+    async def account_link(self, account_id: str, refresh_url: str, return_url: str) -> str:
+        link = await self._call("account link", self.client.v1.account_links.create_async, {
+            "account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+            "type": "account_onboarding"}, f"link-{secrets.token_hex(8)}")  # a link is single-use: a new one per click
+        return str(link.url)
+
+    async def retrieve_account(self, account_id: str) -> dict[str, Any] | None:
+        try:
+            account = await self.client.v1.accounts.retrieve_async(account_id)
+        except stripe.StripeError as exc:
+            raise ProcessorUnavailable(str(exc)) from exc
+        return account.to_dict()
+
+    async def create_transfer(self, request: TransferRequest) -> str:
+        params = {"amount": request.amount_cents, "currency": request.currency.lower(),
+                  "destination": request.destination, "transfer_group": request.payout_id,
+                  "description": f"Fairshelf payout {request.payout_id}",
+                  "metadata": {"payout_id": request.payout_id}}
+        try:
+            transfer = await self.client.v1.transfers.create_async(
+                params=params, options={"idempotency_key": request.idempotency_key})  # type: ignore[arg-type]
+        except stripe.RateLimitError as exc:
+            raise TransferFailed(str(exc), retryable=True, rate_limited=True) from exc
+        except (stripe.APIConnectionError, stripe.APIError, stripe.AuthenticationError) as exc:
+            raise TransferFailed(str(exc), retryable=True) from exc  # the outcome is unknown: the same key finds it
+        except stripe.StripeError as exc:
+            code = getattr(exc, "code", None) or ""
+            if code in ("balance_insufficient", "lock_timeout", "idempotency_error"):
+                raise TransferFailed(f"{code}: {exc}", retryable=True) from exc  # the platform's problem, not theirs
+            raise TransferFailed(f"{code}: {exc}", retryable=False, reason=ACCOUNT_REFUSED) from exc
+        return str(transfer.id)
+
+    async def find_transfer(self, transfer_group: str) -> str | None:
+        try:
+            found = await self.client.v1.transfers.list_async(params={"transfer_group": transfer_group, "limit": 1})
+        except stripe.StripeError as exc:
+            raise TransferFailed(str(exc), retryable=True) from exc
+        return str(found.data[0].id) if found.data else None
 
 
 def make_gateway(settings: Settings) -> Gateway:

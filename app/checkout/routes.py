@@ -129,6 +129,7 @@ async def stream(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     upload = await pages.primary_file(db, item)
     if upload is None:
         raise NotFound("This item has no file to play yet.")
+    request.app.state.item_counter.add(public_id, "plays")
     return file_link(request, upload)
 
 
@@ -140,6 +141,7 @@ async def download(request: Req, db: Db, public_id: FromPath[str], file: FromQue
     upload = await library.downloadable(db, item.id, file[:32] or None)
     if upload is None:
         raise NotFound("There is no such file to download.")
+    request.app.state.item_counter.add(public_id, "downloads")
     if viewer is not None:
         await library.note_download(db, viewer.id, item.id)
         await db.commit()

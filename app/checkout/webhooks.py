@@ -45,11 +45,22 @@ async def store(db: AsyncSession, event: Envelope, body: bytes) -> bool:
 
 @post("/webhooks/stripe", opt={"exclude_from_csrf": True}, status_code=200, include_in_schema=False)
 async def stripe_webhook(request: Request[Any, Any, Any], db: Db) -> Response[dict[str, Any]]:
+    return await receive(request, db, request.app.state.settings.webhook_secret)
+
+
+@post("/webhooks/stripe/connect", opt={"exclude_from_csrf": True}, status_code=200, include_in_schema=False)
+async def stripe_connect_webhook(request: Request[Any, Any, Any], db: Db) -> Response[dict[str, Any]]:
+    """Events about connected accounts (account.updated …), which Stripe signs with the Connect endpoint's own
+    secret. They are stored and processed exactly like the platform's own."""
+    return await receive(request, db, request.app.state.settings.connect_webhook_secret)
+
+
+async def receive(request: Request[Any, Any, Any], db: Db, secret: str) -> Response[dict[str, Any]]:
     settings = request.app.state.settings
     body = await request.body()
     signature = request.headers.get("stripe-signature")
     try:
-        stripe.Webhook.construct_event(body, signature, settings.webhook_secret, tolerance=TOLERANCE_SECONDS)
+        stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         return _refuse("invalid or missing signature")
     except ValueError:
@@ -71,4 +82,4 @@ async def stripe_webhook(request: Request[Any, Any, Any], db: Db) -> Response[di
     return Response({"received": True, "duplicate": not stored}, status_code=200)
 
 
-ROUTES = [stripe_webhook]
+ROUTES = [stripe_webhook, stripe_connect_webhook]

@@ -37,10 +37,12 @@ log = logging.getLogger("fairshelf.cache")
 PUBLIC_PAGE = {"public_page": True, "exclude_from_csrf": True}
 
 
-def public_page(path: str, **kwargs: Any) -> Any:
+def public_page(path: str, counts_views: str | None = None, **kwargs: Any) -> Any:
     """Route decorator for a public page: GET and HEAD (crawlers and podcast apps ask with HEAD), cacheable, and
-    reading the database without a transaction around it (public pages never write)."""
-    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], opt=PUBLIC_PAGE,
+    reading the database without a transaction around it (public pages never write). `counts_views` names the
+    path parameter holding an item id whose views the page counts (cached answers included)."""
+    opt = {**PUBLIC_PAGE, "counts_views": counts_views} if counts_views else PUBLIC_PAGE
+    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], opt=opt,
                  dependencies={"db": Provide(provide_reader)}, **kwargs)
 BROWSER_CACHE = b"public, max-age=30, stale-while-revalidate=300"
 PERSONAL = b"private, no-cache"
@@ -168,6 +170,9 @@ def page_cache_middleware(app: ASGIApp, csrf_config: CSRFConfig) -> ASGIApp:
                     message = {**message, "body": b""}
                 await original_send(message)
         state = scope["app"].state
+        counts = handler.opt.get("counts_views")
+        if counts and scope["method"] == "GET" and not _header(scope, b"hx-request"):
+            state.item_counter.add(scope["path_params"].get(counts, ""), "views")  # in memory; written in batches
         cache: PageCache = state.page_cache
         if any(scope_cookie(scope, name) for name in (cookie_name(state.settings), FLASH_COOKIE)):
             cache.count("personal")

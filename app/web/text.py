@@ -67,8 +67,9 @@ def parse_money(value: str) -> int | None:
 
 def format_money(cents: int, currency: str = "USD") -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
-    amount = f"{cents // 100}.{cents % 100:02d}"
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
+    sign = "−" if cents < 0 else ""  # a minus sign, not a hyphen: −$5.00
+    amount = f"{abs(cents) // 100}.{abs(cents) % 100:02d}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
 
 
 def human_size(size: int) -> str:

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from app.worker.queue import JobContext, JobHandler, Periodic, purge_finished
 
-AREAS = ("app.accounts.jobs", "app.checkout.jobs", "app.discovery.jobs", "app.mail.jobs", "app.media.jobs")
+AREAS = ("app.accounts.jobs", "app.checkout.jobs", "app.discovery.jobs", "app.mail.jobs", "app.media.jobs",
+         "app.payouts.jobs")
 
 
 async def purge_finished_jobs(ctx: JobContext) -> None:

@@ -62,9 +62,10 @@ def signed(payload: dict[str, Any] | str, secret: str, timestamp: int | None = N
     return body, {"Stripe-Signature": header, "Content-Type": "application/json"}
 
 
-def deliver(client: TestClient, payload: dict[str, Any] | str, secret: str, timestamp: int | None = None):  # type: ignore[no-untyped-def]
+def deliver(client: TestClient, payload: dict[str, Any] | str, secret: str, timestamp: int | None = None,  # type: ignore[no-untyped-def]
+            path: str = "/webhooks/stripe"):
     body, headers = signed(payload, secret, timestamp)
-    return client.post("/webhooks/stripe", content=body, headers=headers)
+    return client.post(path, content=body, headers=headers)
 
 
 # --- Creator tier billing: a subscription Checkout Session, the Subscription and its Invoices.
@@ -123,3 +124,37 @@ def unrelated_completion() -> dict[str, Any]:
     """A well-formed event about no order of ours."""
     return event("checkout.session.completed", session(
         "ord_unknown", 499, session_id="cs_" + secrets.token_hex(12), payment_intent="pi_unknown"))
+
+
+def account(account_id: str, *, ready: bool, due: tuple[str, ...] = ("external_account",)) -> dict[str, Any]:
+    """A connected Express account (what account.updated carries)."""
+    missing = [] if ready else list(due)
+    return {
+        "id": account_id, "object": "account", "type": "express", "country": "US", "email": "maker@example.com",
+        "business_type": "individual", "charges_enabled": ready, "payouts_enabled": ready, "details_submitted": ready,
+        "capabilities": {"transfers": "active" if ready else "inactive"},
+        "requirements": {"alternatives": [], "current_deadline": None, "currently_due": missing,
+                         "disabled_reason": None if ready else "requirements.past_due", "errors": [],
+                         "eventually_due": missing, "past_due": missing, "pending_verification": []},
+        "metadata": {}, "created": int(time.time()) - 3600,
+    }
+
+
+def transfer(transfer_id: str, *, payout_id: str, amount: int, destination: str, reversed_amount: int = 0,
+             currency: str = "usd") -> dict[str, Any]:
+    """A transfer to a connected account (what transfer.reversed and transfer.updated carry)."""
+    return {
+        "id": transfer_id, "object": "transfer", "amount": amount, "amount_reversed": reversed_amount,
+        "balance_transaction": "txn_" + secrets.token_hex(12), "created": int(time.time()) - 600,
+        "currency": currency, "description": f"Fairshelf payout {payout_id}", "destination": destination,
+        "destination_payment": "py_" + secrets.token_hex(12), "livemode": False,
+        "metadata": {"payout_id": payout_id}, "reversals": {"object": "list", "data": [], "has_more": False,
+                                                            "total_count": 0, "url": f"/v1/transfers/{transfer_id}/reversals"},
+        "reversed": reversed_amount >= amount, "source_transaction": None, "source_type": "card",
+        "transfer_group": payout_id,
+    }
+
+
+def connect_event(event_type: str, obj: dict[str, Any], account_id: str, **kwargs: Any) -> dict[str, Any]:
+    """An event about a connected account, as a Connect endpoint receives it (it names the account)."""
+    return {**event(event_type, obj, **kwargs), "account": account_id}

@@ -1,0 +1,142 @@
+"""The admin's side of the payout queue: totals by state, what failed or is stuck, creators held back and why,
+and the actions (retry, cancel, pause, resume, adjust, pay out now), each written to the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import User
+from app.audit import service as audit
+from app.catalog.models import Creator
+from app.payouts import ledger, queue
+from app.payouts.models import PAYOUT_STATES, Payout
+from app.settings import Settings
+from app.web.errors import Conflict, FormInvalid, NotFound
+
+PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    state: str
+    count: int
+    amount: int
+
+
+async def totals(db: AsyncSession) -> list[Total]:
+    rows = dict((r[0], (int(r[1]), int(r[2]))) for r in await db.execute(text(
+        "SELECT state, count(*), COALESCE(sum(amount_cents), 0) FROM payouts GROUP BY state")))
+    return [Total(state, *rows.get(state, (0, 0))) for state in PAYOUT_STATES]
+
+
+async def listing(db: AsyncSession, which: str) -> list[dict[str, Any]]:
+    """failed, stuck (processing past its lease, or waiting out retries) or recent payouts, with their creator."""
+    where = {
+        "failed": "p.state = 'failed'",
+        "stuck": "(p.state = 'processing' AND p.locked_until < now()) OR (p.state = 'scheduled' AND p.attempts > 0)",
+        "recent": "true",
+    }[which]
+    rows = await db.execute(text(f"""
+        SELECT p.public_id, p.state, p.amount_cents, p.currency, p.attempts, p.next_attempt_at, p.locked_until,
+               p.last_error, p.failure_reason, p.transfer_id, p.created_at, p.paid_at, u.username
+        FROM payouts p JOIN users u ON u.id = p.creator_id
+        WHERE {where} ORDER BY p.id DESC LIMIT {PAGE}"""))
+    return [dict(r._mapping) for r in rows]
+
+
+async def held_back(db: AsyncSession, now: datetime, settings: Settings) -> list[dict[str, Any]]:
+    """Creators with enough available money who will not be paid, and why (never a silent skip)."""
+    rows = await db.execute(text("""
+        SELECT u.username, c.currency, c.payouts_paused_reason, a.payouts_enabled, a.stripe_account_id, b.available
+        FROM creators c JOIN users u ON u.id = c.user_id
+        LEFT JOIN payout_accounts a ON a.creator_id = c.user_id
+        CROSS JOIN LATERAL (SELECT COALESCE(sum(amount_cents), 0) AS available FROM ledger_entries l
+                            WHERE l.creator_id = c.user_id AND l.currency = c.currency AND l.available_at <= :now) b
+        WHERE b.available >= :minimum AND (c.payouts_paused_reason <> '' OR a.payouts_enabled IS NOT TRUE)
+        ORDER BY b.available DESC LIMIT :limit"""), {"now": now, "minimum": settings.payout_minimum_cents,
+                                                     "limit": PAGE})
+    found = []
+    for r in rows:
+        if r.payouts_paused_reason:
+            why = f"paused: {r.payouts_paused_reason}"
+        elif r.stripe_account_id is None:
+            why = "no payout account connected"
+        else:
+            why = "the payout account cannot receive payouts yet"
+        found.append({"username": r.username, "currency": r.currency, "available": r.available, "why": why})
+    return found
+
+
+async def _payout(db: AsyncSession, public_id: str) -> Payout:
+    payout = (await db.scalars(select(Payout).where(Payout.public_id == public_id[:16]).with_for_update())).first()
+    if payout is None:
+        raise NotFound("There is no such payout.")
+    return payout
+
+
+async def retry(db: AsyncSession, settings: Settings, actor: int, public_id: str, reason: str) -> None:
+    """Send a payout now instead of waiting out its back-off, or take over one whose worker stopped."""
+    payout = await _payout(db, public_id)
+    stuck = payout.state == "processing" and payout.locked_until is not None and \
+        payout.locked_until < await db.scalar(text("SELECT now()"))
+    if payout.state != "scheduled" and not stuck:
+        raise Conflict(f"Payout {payout.public_id} is {payout.state}: only a waiting or stuck payout can be retried.")
+    await db.execute(text("UPDATE payouts SET next_attempt_at = now() WHERE id = :id"), {"id": payout.id})
+    await audit.record(db, actor, "payout.retry", f"payout:{payout.public_id}", reason, state=payout.state)
+    await queue.wake_senders(db, settings)
+
+
+async def cancel(db: AsyncSession, actor: int, public_id: str, reason: str) -> None:
+    """Stop a payout that has not been sent: its money returns to the balance (one entry)."""
+    payout = await _payout(db, public_id)
+    if payout.state != "scheduled":
+        raise Conflict(f"Payout {payout.public_id} is {payout.state}: only a payout waiting to be sent can be "
+                       "canceled.")
+    await db.execute(text("UPDATE payouts SET state = 'canceled', canceled_at = now(), failure_reason = :why "
+                          "WHERE id = :id"), {"id": payout.id, "why": "Canceled by Fairshelf: " + reason[:400]})
+    await db.execute(text(
+        "INSERT INTO ledger_entries (creator_id, currency, kind, amount_cents, available_at, payout_id, key, memo) "
+        "VALUES (:creator, :currency, 'payout_reversal', :amount, now(), :id, :key, 'payout canceled')"),
+        {"creator": payout.creator_id, "currency": payout.currency, "amount": payout.amount_cents, "id": payout.id,
+         "key": f"payout_return:{payout.id}"})
+    await audit.record(db, actor, "payout.cancel", f"payout:{payout.public_id}", reason,
+                       amount_cents=payout.amount_cents)
+
+
+async def creator_named(db: AsyncSession, username: str) -> Creator:
+    creator = (await db.scalars(select(Creator).join(User, User.id == Creator.user_id)
+                                .where(User.username == username.strip().lower()[:40]).with_for_update())).first()
+    if creator is None:
+        raise FormInvalid({"username": "No creator has that username."})
+    return creator
+
+
+async def pause(db: AsyncSession, actor: int, username: str, reason: str, paused: bool) -> None:
+    creator = await creator_named(db, username)
+    creator.payouts_paused_reason = reason[:500] if paused else ""
+    await audit.record(db, actor, "payouts.pause" if paused else "payouts.resume", f"creator:{username}", reason)
+
+
+async def adjust(db: AsyncSession, actor: int, form: dict[str, str]) -> bool:
+    reason = audit.reason_of(form)
+    amount = ledger.parse_adjustment(form)
+    nonce = form.get("nonce", "")
+    if not (16 <= len(nonce) <= 64 and nonce.isalnum()):
+        raise FormInvalid({"amount": "The form expired: load the page again."})
+    creator = await creator_named(db, form.get("username", ""))
+    written = await ledger.adjust(db, creator.user_id, creator.currency, amount, actor, reason, nonce)
+    if written:
+        await audit.record(db, actor, "ledger.adjust", f"creator:{form.get('username', '').strip().lower()}",
+                           reason, amount_cents=amount)
+    return written
+
+
+async def pay_now(db: AsyncSession, settings: Settings, actor: int, reason: str, now: datetime) -> int:
+    made = await queue.create_payouts(db, settings, now)
+    await audit.record(db, actor, "payouts.run", "payout-queue", reason, payouts_created=made)
+    return made
