@@ -18,20 +18,21 @@ ACTIONS = {
 }
 
 
-def _processor(request: Req) -> DevProcessor:
+def dev_processor(request: Req) -> DevProcessor:
+    """The app's gateway, which is the development processor wherever these routes are mounted."""
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
 @get("/dev/checkout/{token:str}")
 async def dev_checkout(request: Req, token: FromPath[str]) -> Template:
-    session = _processor(request).open(token)
+    session = dev_processor(request).open(token)
     return Template(template_name="checkout/dev_checkout.html", context={"session": session, "token": token},
                     headers={"Cache-Control": "no-store"})
 
 
 @post("/dev/checkout/{token:str}/{action:str}")
 async def dev_checkout_action(request: Req, token: FromPath[str], action: FromPath[str]) -> Redirect:
-    processor = _processor(request)
+    processor = dev_processor(request)
     session = processor.open(token)
     if action not in ACTIONS[session["mode"]]:
         raise NotFound("The development processor has no such button.")

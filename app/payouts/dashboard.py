@@ -26,12 +26,14 @@ class NextPayout:
     amount: int  # 0 when none will be made, and `blocked` says why
     blocked: str
     open: Payout | None  # a payout already on its way
+    problem: bool  # the creator (or Fairshelf) must act, rather than wait for more sales
 
 
 def next_payout(creator: Creator, account: accounts.AccountView, balance: ledger.Balance, open_payout: Payout | None,
                 now: datetime, settings: Settings) -> NextPayout:
     when = queue.next_payout_date(now, settings)
     minimum = settings.payout_minimum_cents
+    problem = True
     if creator.payouts_paused_reason:
         blocked = f"Payouts are paused: {creator.payouts_paused_reason}"
     elif not account.connected:
@@ -39,11 +41,11 @@ def next_payout(creator: Creator, account: accounts.AccountView, balance: ledger
     elif not account.ready:
         needed = ", ".join(account.still_needed) or "a few details"
         blocked = f"Your payout account is not ready yet. Stripe still needs: {needed}."
-    elif balance.available < minimum:
-        blocked = f"Payouts start once your available balance reaches {format_money(minimum, balance.currency)}."
     else:
-        blocked = ""
-    return NextPayout(when, 0 if blocked else balance.available, blocked, open_payout)
+        problem = False
+        blocked = "" if balance.available >= minimum else (
+            f"Payouts start once your available balance reaches {format_money(minimum, balance.currency)}.")
+    return NextPayout(when, 0 if blocked else balance.available, blocked, open_payout, problem)
 
 
 async def open_payout(db: AsyncSession, creator_id: int) -> Payout | None:

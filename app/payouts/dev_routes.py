@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.catalog.views import Req
-from app.checkout.devprocessor import DevProcessor
+from app.checkout.dev_routes import dev_processor
 from app.db.engine import Db
 from app.payouts import clock
 from app.web.errors import FormInvalid
@@ -19,20 +19,16 @@ from app.web.forms import read_form
 from app.worker.queue import enqueue
 
 
-def _processor(request: Req) -> DevProcessor:
-    return request.app.state.gateway  # type: ignore[no-any-return]
-
-
 @get("/dev/connect/{token:str}")
 async def onboarding_page(request: Req, token: FromPath[str]) -> Template:
-    link = _processor(request).open_onboarding(token)
+    link = dev_processor(request).open_onboarding(token)
     return Template(template_name="payouts/dev_connect.html", context={"link": link, "token": token},
                     headers={"Cache-Control": "no-store"})
 
 
 @post("/dev/connect/{token:str}")
 async def onboarding_action(request: Req, token: FromPath[str]) -> Redirect:
-    processor = _processor(request)
+    processor = dev_processor(request)
     link = processor.open_onboarding(token)
     action = (await read_form(request)).get("action", "")
     if action not in ("complete", "incomplete"):

@@ -51,7 +51,7 @@ async def connect_return(request: Req, db: Db) -> Redirect:
     if account.ready:
         flash(request, "Your payout account is ready: you will be paid with the next payout.")
     else:
-        flash(request, "Thanks! Your payout account is not ready yet; the page shows what Stripe still needs.")
+        flash(request, "Thanks! Stripe is checking your details; this page shows anything it still needs.")
     return Redirect("/creator/payouts", status_code=303)
 
 

@@ -161,6 +161,10 @@ def page_cache_middleware(app: ASGIApp, csrf_config: CSRFConfig) -> ASGIApp:
         if scope["method"] not in ("GET", "HEAD") or handler is None or not handler.opt.get("public_page"):
             await app(scope, receive, send)
             return
+        counts = handler.opt.get("counts_views")
+        if counts and scope["method"] == "GET" and not _header(scope, b"hx-request"):
+            # A person looking at the page (not a HEAD probe or a fragment): in memory, written in batches.
+            scope["app"].state.item_counter.add(scope["path_params"].get(counts, ""), "views")
         if scope["method"] == "HEAD":
             scope = {**scope, "method": "GET"}  # rendered in full (and cached) as for GET; _send drops the body
             original_send = send
@@ -170,9 +174,6 @@ def page_cache_middleware(app: ASGIApp, csrf_config: CSRFConfig) -> ASGIApp:
                     message = {**message, "body": b""}
                 await original_send(message)
         state = scope["app"].state
-        counts = handler.opt.get("counts_views")
-        if counts and scope["method"] == "GET" and not _header(scope, b"hx-request"):
-            state.item_counter.add(scope["path_params"].get(counts, ""), "views")  # in memory; written in batches
         cache: PageCache = state.page_cache
         if any(scope_cookie(scope, name) for name in (cookie_name(state.settings), FLASH_COOKIE)):
             cache.count("personal")
