@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts.models import User
 from app.audit import service as audit
 from app.catalog.models import Creator
+from app.checkout.gateway import Gateway, TransferFailed
 from app.payouts import ledger, queue
 from app.payouts.models import PAYOUT_STATES, Payout
 from app.settings import Settings
@@ -68,7 +69,7 @@ async def held_back(db: AsyncSession, now: datetime, settings: Settings) -> list
             why = "no payout account connected"
         else:
             why = "the payout account cannot receive payouts yet"
-        found.append({"username": r.username, "currency": r.currency, "available": r.available, "why": why})
+        found.append({"username": r.username, "currency": r.currency, "available": int(r.available), "why": why})
     return found
 
 
@@ -91,12 +92,29 @@ async def retry(db: AsyncSession, settings: Settings, actor: int, public_id: str
     await queue.wake_senders(db, settings)
 
 
-async def cancel(db: AsyncSession, actor: int, public_id: str, reason: str) -> None:
-    """Stop a payout that has not been sent: its money returns to the balance (one entry)."""
+async def cancel(db: AsyncSession, gateway: Gateway, actor: int, public_id: str, reason: str) -> None:
+    """Stop a payout that has not been sent: its money returns to the balance (one entry). A payout tried before
+    may have reached the processor without our hearing back, so the processor is asked first: a transfer it made
+    is recorded as paid instead."""
     payout = await _payout(db, public_id)
     if payout.state != "scheduled":
         raise Conflict(f"Payout {payout.public_id} is {payout.state}: only a payout waiting to be sent can be "
                        "canceled.")
+    if payout.attempts > 0:
+        try:
+            transfer = await gateway.find_transfer(payout.public_id)
+        except TransferFailed as exc:
+            raise Conflict("The payment processor could not say whether this payout was already sent; try again "
+                           "shortly.") from exc
+        if transfer is not None:
+            await db.execute(text("UPDATE payouts SET state = 'processing' WHERE id = :id"), {"id": payout.id})
+            await db.execute(text("UPDATE payouts SET state = 'paid', transfer_id = :t, paid_at = now(), "
+                                  "last_error = '' WHERE id = :id"), {"id": payout.id, "t": transfer})
+            await audit.record(db, actor, "payout.found_paid", f"payout:{payout.public_id}", reason,
+                               transfer_id=transfer)
+            await db.commit()
+            raise Conflict(f"The processor had already made transfer {transfer} for payout {payout.public_id}: "
+                           "it is recorded as paid and was not canceled.")
     await db.execute(text("UPDATE payouts SET state = 'canceled', canceled_at = now(), failure_reason = :why "
                           "WHERE id = :id"), {"id": payout.id, "why": "Canceled by Fairshelf: " + reason[:400]})
     await db.execute(text(

@@ -56,7 +56,7 @@ async def retry(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
 @post(BACK + "/{public_id:str}/cancel", guards=[requires_admin])
 async def cancel(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     reason = audit.reason_of(await read_form(request))
-    await admin.cancel(db, _actor(request), public_id, reason)
+    await admin.cancel(db, request.app.state.gateway, _actor(request), public_id, reason)
     await db.commit()
     flash(request, f"Payout {public_id} was canceled; its money is back in the creator's balance.")
     return Redirect(BACK, status_code=303)

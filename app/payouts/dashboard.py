@@ -4,7 +4,7 @@ payout history, and daily charts of sales and views. Every figure is read from t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
@@ -99,9 +99,11 @@ def chart(title: str, series: dict[date, int], first: date, days: int, money: bo
 async def charts(db: AsyncSession, creator_id: int, currency: str, today: date, days: int) -> list[Chart]:
     first = today - timedelta(days=days - 1)
     rows = await db.execute(text(
-        "SELECT created_at::date, count(*), sum(amount_cents) FROM ledger_entries "
+        # Days are UTC days, like the counters' and the page's, whatever the database session's time zone.
+        "SELECT (created_at AT TIME ZONE 'UTC')::date, count(*), sum(amount_cents) FROM ledger_entries "
         "WHERE creator_id = :creator AND currency = :currency AND kind = 'sale' AND created_at >= :since "
-        "GROUP BY 1"), {"creator": creator_id, "currency": currency, "since": first})
+        "GROUP BY 1"), {"creator": creator_id, "currency": currency,
+                        "since": datetime.combine(first, time.min, tzinfo=UTC)})
     sales: dict[date, int] = {}
     net: dict[date, int] = {}
     for day, count, amount in rows:

@@ -55,13 +55,13 @@ class ItemCounter:
                   **{kind: [rows[k][kind] for k in keys] for kind in KINDS}}
         try:
             async with sessionmaker() as db:
-                await db.execute(text(_WRITE), params)
+                written = (await db.execute(text(_WRITE), params)).rowcount
                 await db.commit()
         except Exception:
             log.exception("writing %d item counters failed; they are kept for the next try", len(keys))
             self.pending.update(taken)
             return 0
-        return len(keys)
+        return written
 
     def start(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         async def loop() -> None:

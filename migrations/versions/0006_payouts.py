@@ -34,7 +34,7 @@ CREATE FUNCTION ledger_payout_covered() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     available bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('ledger'), NEW.creator_id::int);
+    PERFORM pg_advisory_xact_lock(hashtextextended('ledger', NEW.creator_id));
     IF NEW.kind = 'payout' THEN
         SELECT COALESCE(sum(amount_cents), 0) INTO available FROM ledger_entries
         WHERE creator_id = NEW.creator_id AND currency = NEW.currency AND available_at <= NEW.available_at;
