@@ -161,7 +161,7 @@ def verify(url: str, fake: FakeStripe, payouts: int) -> dict[str, Any]:
             "payouts_with_two_transfers": sum(1 for n in by_payout.values() if n > 1),
             "creators_whose_ledger_is_not_zero": one(
                 "SELECT count(*) FROM (SELECT creator_id FROM ledger_entries GROUP BY 1 HAVING sum(amount_cents) <> 0) x"),
-            "ledger_total": one("SELECT sum(amount_cents) FROM ledger_entries"),
+            "ledger_total": int(one("SELECT sum(amount_cents) FROM ledger_entries")),
             "transferred_equals_credited": sum(t["amount"] for t in transfers) == one(
                 "SELECT sum(amount_cents) FROM ledger_entries WHERE kind = 'sale'"),
             "transfers_match_payouts": {(t["transfer_group"], t["id"], t["amount"]) for t in transfers} == set(
