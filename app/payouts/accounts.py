@@ -3,6 +3,7 @@ account.updated events (and from the processor itself when the creator comes bac
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,9 +12,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkout.contract import fields
-from app.checkout.gateway import Gateway
+from app.checkout.gateway import Gateway, ProcessorUnavailable
 from app.payouts.models import PayoutAccount
 from app.settings import Settings
+
+log = logging.getLogger("fairshelf.payouts")
 
 ACCOUNT_FIELDS = ("id", "charges_enabled", "payouts_enabled", "details_submitted", "requirements.currently_due",
                   "requirements.disabled_reason")
@@ -110,7 +113,11 @@ async def refresh(db: AsyncSession, gateway: Gateway, creator_id: int) -> None:
     account = await account_of(db, creator_id)
     if account is None:
         return
-    found = await gateway.retrieve_account(account.stripe_account_id)
+    try:
+        found = await gateway.retrieve_account(account.stripe_account_id)
+    except ProcessorUnavailable as exc:
+        log.warning("could not refresh payout account %s: %s", account.stripe_account_id, exc.detail)
+        return  # its account.updated event brings the same news
     if found is not None:
         await apply_status(db, found, datetime.now(UTC))
         await db.commit()
