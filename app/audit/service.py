@@ -9,13 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
 from app.web.errors import FormInvalid
+from app.web.forms import clean_text
 
 MAX_REASON = 2000
 
 
 def reason_of(form: dict[str, str], field: str = "reason") -> str:
     """The reason an admin gave for an action; every audited action needs one."""
-    reason = form.get(field, "").strip()
+    reason = clean_text(form.get(field, ""))
     if not reason:
         raise FormInvalid({field: "Say why: the reason goes into the audit log."})
     if len(reason) > MAX_REASON:

@@ -27,7 +27,7 @@ from app.settings import Settings
 from app.worker.queue import JobContext, PermanentJobError, enqueue
 
 log = logging.getLogger("fairshelf.checkout")
-CREDIT_ATTEMPTS = 15  # asking the processor for a sale's fee: a day and more of retries
+CREDIT_ATTEMPTS = 30  # asking the processor for a sale's fee: with back-off capped at an hour, a day and more
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class Order(IdMixin, TimestampMixin, Base):
         Index("ix_orders_buyer", "buyer_id", text("id DESC")),
         Index("ix_orders_email_unclaimed", "buyer_email", postgresql_where=text("buyer_id IS NULL")),
         Index("ix_orders_item_paid", "item_id", "paid_at", postgresql_where=text("state = 'paid'")),
+        Index("ix_orders_paid_at", "paid_at", postgresql_where=text("paid_at IS NOT NULL")),
     )
 
     public_id: Mapped[str] = mapped_column(String(16), unique=True)

@@ -3,6 +3,7 @@ and the actions (retry, cancel, pause, resume, adjust, pay out now), each writte
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,11 +16,13 @@ from app.audit import service as audit
 from app.catalog.models import Creator
 from app.checkout.gateway import Gateway, TransferFailed
 from app.payouts import ledger, queue
+from app.payouts.ledger import AVAILABLE
 from app.payouts.models import PAYOUT_STATES, Payout
 from app.settings import Settings
 from app.web.errors import Conflict, FormInvalid, NotFound
 
 PAGE = 50
+USERNAME = re.compile(r"[a-z0-9_]{3,30}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,8 @@ async def listing(db: AsyncSession, which: str) -> list[dict[str, Any]]:
     """failed, stuck (processing past its lease, or waiting out retries) or recent payouts, with their creator."""
     where = {
         "failed": "p.state = 'failed'",
-        "stuck": "(p.state = 'processing' AND p.locked_until < now()) OR (p.state = 'scheduled' AND p.attempts > 0)",
+        "stuck": "(p.state = 'processing' AND p.locked_until < now()) OR (p.state = 'scheduled' AND p.attempts > 0)"
+                 " OR p.last_error LIKE 'RECONCILE:%'",
         "recent": "true",
     }[which]
     rows = await db.execute(text(f"""
@@ -52,12 +56,12 @@ async def listing(db: AsyncSession, which: str) -> list[dict[str, Any]]:
 
 async def held_back(db: AsyncSession, now: datetime, settings: Settings) -> list[dict[str, Any]]:
     """Creators with enough available money who will not be paid, and why (never a silent skip)."""
-    rows = await db.execute(text("""
+    rows = await db.execute(text(f"""
         SELECT u.username, c.currency, c.payouts_paused_reason, a.payouts_enabled, a.stripe_account_id, b.available
         FROM creators c JOIN users u ON u.id = c.user_id
         LEFT JOIN payout_accounts a ON a.creator_id = c.user_id
         CROSS JOIN LATERAL (SELECT COALESCE(sum(amount_cents), 0) AS available FROM ledger_entries l
-                            WHERE l.creator_id = c.user_id AND l.currency = c.currency AND l.available_at <= :now) b
+                            WHERE l.creator_id = c.user_id AND l.currency = c.currency AND {AVAILABLE}) b
         WHERE b.available >= :minimum AND (c.payouts_paused_reason <> '' OR a.payouts_enabled IS NOT TRUE)
         ORDER BY b.available DESC LIMIT :limit"""), {"now": now, "minimum": settings.payout_minimum_cents,
                                                      "limit": PAGE})
@@ -71,6 +75,10 @@ async def held_back(db: AsyncSession, now: datetime, settings: Settings) -> list
             why = "the payout account cannot receive payouts yet"
         found.append({"username": r.username, "currency": r.currency, "available": int(r.available), "why": why})
     return found
+
+
+async def uncredited_count(db: AsyncSession) -> int:
+    return int(await db.scalar(text(f"SELECT count(*) {ledger.UNCREDITED}")) or 0)
 
 
 async def _payout(db: AsyncSession, public_id: str) -> Payout:
@@ -92,14 +100,25 @@ async def retry(db: AsyncSession, settings: Settings, actor: int, public_id: str
     await queue.wake_senders(db, settings)
 
 
-async def cancel(db: AsyncSession, gateway: Gateway, actor: int, public_id: str, reason: str) -> None:
-    """Stop a payout that has not been sent: its money returns to the balance (one entry). A payout tried before
-    may have reached the processor without our hearing back, so the processor is asked first: a transfer it made
-    is recorded as paid instead."""
+async def cancel(db: AsyncSession, gateway: Gateway, mailer: Any, actor: int, public_id: str, reason: str) -> None:
+    """Stop a payout that has not been sent: its money returns to the balance (one entry) and the creator is
+    told. A payout tried before may have reached the processor without our hearing back, so the processor is
+    asked first: a transfer it made is recorded as paid instead."""
     payout = await _payout(db, public_id)
     if payout.state != "scheduled":
         raise Conflict(f"Payout {payout.public_id} is {payout.state}: only a payout waiting to be sent can be "
                        "canceled.")
+    transfer = await _stop(db, gateway, mailer, actor, payout, reason)
+    if transfer is not None:
+        await db.commit()
+        raise Conflict(f"The processor had already made transfer {transfer} for payout {payout.public_id}: "
+                       "it is recorded as paid and was not canceled.")
+
+
+async def _stop(db: AsyncSession, gateway: Gateway, mailer: Any, actor: int, payout: Payout,
+                reason: str) -> str | None:
+    """Cancel a scheduled (locked) payout, or, when the processor turns out to have made its transfer, record it as
+    paid and return the transfer's id. Either way it is audited."""
     if payout.attempts > 0:
         try:
             transfer = await gateway.find_transfer(payout.public_id)
@@ -112,9 +131,7 @@ async def cancel(db: AsyncSession, gateway: Gateway, actor: int, public_id: str,
                                   "last_error = '' WHERE id = :id"), {"id": payout.id, "t": transfer})
             await audit.record(db, actor, "payout.found_paid", f"payout:{payout.public_id}", reason,
                                transfer_id=transfer)
-            await db.commit()
-            raise Conflict(f"The processor had already made transfer {transfer} for payout {payout.public_id}: "
-                           "it is recorded as paid and was not canceled.")
+            return transfer
     await db.execute(text("UPDATE payouts SET state = 'canceled', canceled_at = now(), failure_reason = :why "
                           "WHERE id = :id"), {"id": payout.id, "why": "Canceled by Fairshelf: " + reason[:400]})
     await db.execute(text(
@@ -122,22 +139,35 @@ async def cancel(db: AsyncSession, gateway: Gateway, actor: int, public_id: str,
         "VALUES (:creator, :currency, 'payout_reversal', :amount, now(), :id, :key, 'payout canceled')"),
         {"creator": payout.creator_id, "currency": payout.currency, "amount": payout.amount_cents, "id": payout.id,
          "key": f"payout_return:{payout.id}"})
+    await queue.tell_creator(db, payout.id, mailer)
     await audit.record(db, actor, "payout.cancel", f"payout:{payout.public_id}", reason,
                        amount_cents=payout.amount_cents)
+    return None
 
 
 async def creator_named(db: AsyncSession, username: str) -> Creator:
-    creator = (await db.scalars(select(Creator).join(User, User.id == Creator.user_id)
-                                .where(User.username == username.strip().lower()[:40]).with_for_update())).first()
+    name = username.strip().lower().removeprefix("@")
+    creator = None
+    if USERNAME.fullmatch(name):
+        creator = (await db.scalars(select(Creator).join(User, User.id == Creator.user_id)
+                                    .where(User.username == name).with_for_update())).first()
     if creator is None:
         raise FormInvalid({"username": "No creator has that username."})
     return creator
 
 
-async def pause(db: AsyncSession, actor: int, username: str, reason: str, paused: bool) -> None:
+async def pause(db: AsyncSession, gateway: Gateway, mailer: Any, actor: int, username: str, reason: str,
+                paused: bool) -> None:
+    """Pause (or resume) a creator's payouts. Pausing also cancels a payout waiting to be sent, so nothing goes out
+    while the reason stands; its money waits in the balance."""
     creator = await creator_named(db, username)
     creator.payouts_paused_reason = reason[:500] if paused else ""
     await audit.record(db, actor, "payouts.pause" if paused else "payouts.resume", f"creator:{username}", reason)
+    if paused:
+        waiting = (await db.scalars(select(Payout).where(Payout.creator_id == creator.user_id,
+                                                         Payout.state == "scheduled").with_for_update())).first()
+        if waiting is not None:
+            await _stop(db, gateway, mailer, actor, waiting, f"Payouts paused: {reason}")
 
 
 async def adjust(db: AsyncSession, actor: int, form: dict[str, str]) -> bool:
@@ -149,7 +179,7 @@ async def adjust(db: AsyncSession, actor: int, form: dict[str, str]) -> bool:
     creator = await creator_named(db, form.get("username", ""))
     written = await ledger.adjust(db, creator.user_id, creator.currency, amount, actor, reason, nonce)
     if written:
-        await audit.record(db, actor, "ledger.adjust", f"creator:{form.get('username', '').strip().lower()}",
+        await audit.record(db, actor, "ledger.adjust", f"creator:{form.get('username', '').strip().lower()[:40]}",
                            reason, amount_cents=amount)
     return written
 

@@ -34,6 +34,7 @@ async def _context(request: Req, db: Db) -> dict[str, object]:
         "recent": await admin.listing(db, "recent"),
         "held_back": await admin.held_back(db, await clock.now(db, settings), settings),
         "audit": await audit.recent(db, 20),
+        "uncredited": await admin.uncredited_count(db),
         "nonce": secrets.token_hex(16),
     }
 
@@ -56,7 +57,8 @@ async def retry(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
 @post(BACK + "/{public_id:str}/cancel", guards=[requires_admin])
 async def cancel(request: Req, db: Db, public_id: FromPath[str]) -> Redirect:
     reason = audit.reason_of(await read_form(request))
-    await admin.cancel(db, request.app.state.gateway, _actor(request), public_id, reason)
+    state = request.app.state
+    await admin.cancel(db, state.gateway, state.accounts.mailer, _actor(request), public_id, reason)
     await db.commit()
     flash(request, f"Payout {public_id} was canceled; its money is back in the creator's balance.")
     return Redirect(BACK, status_code=303)
@@ -67,7 +69,9 @@ async def pause(request: Req, db: Db) -> Redirect:
     form = await read_form(request)
     reason = audit.reason_of(form)
     paused = form.get("action") != "resume"
-    await admin.pause(db, _actor(request), form.get("username", ""), reason, paused)
+    state = request.app.state
+    await admin.pause(db, state.gateway, state.accounts.mailer, _actor(request), form.get("username", ""), reason,
+                      paused)
     await db.commit()
     flash(request, "Payouts paused." if paused else "Payouts resumed.")
     return Redirect(BACK, status_code=303)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from app.checkout.events import CREDIT_ATTEMPTS
 from app.checkout.models import Order
 from app.payouts import clock, ledger, queue
-from app.worker.queue import JobContext, Periodic
+from app.worker.queue import JobContext, Periodic, enqueue
+
+log = logging.getLogger("fairshelf.payouts")
 
 
 async def credit_sale(ctx: JobContext) -> None:
@@ -23,6 +27,17 @@ async def credit_sale(ctx: JobContext) -> None:
     await ledger.credit_sale(ctx.session, ctx.job.payload["order_id"], fee, ledger.hold_of(settings.payout_hold_days))
 
 
+async def credit_missing(ctx: JobContext) -> None:
+    """Ask again for every recent paid order whose sale is still not credited (never a sale silently unpaid)."""
+    hour = int(datetime.now(UTC).timestamp()) // 3600
+    missing = await ledger.uncredited(ctx.session)
+    for order_id in missing:
+        await enqueue(ctx.session, "payouts.credit_sale", {"order_id": order_id}, dedupe_key=f"credit:{order_id}:{hour}",
+                      max_attempts=CREDIT_ATTEMPTS)
+    if missing:
+        log.warning("%d paid order(s) were not credited yet; asked again", len(missing))
+
+
 async def schedule(ctx: JobContext) -> None:
     settings = ctx.resources.settings
     await queue.schedule(ctx.session, settings, await clock.now(ctx.session, settings))
@@ -33,7 +48,9 @@ async def send(ctx: JobContext) -> None:
     await queue.drain(r.sessionmaker, r.gateway, r.settings, f"payouts-job-{ctx.job.id}", r.mailer)
 
 
-JOBS = {"payouts.credit_sale": credit_sale, "payouts.schedule": schedule, "payouts.send": send}
+JOBS = {"payouts.credit_sale": credit_sale, "payouts.credit_missing": credit_missing, "payouts.schedule": schedule,
+        "payouts.send": send}
 # The scheduler looks every hour and pays once per payout period; the senders look every minute for payouts whose
 # back-off has passed or whose worker stopped mid-way.
-PERIODIC = [Periodic("payouts.schedule", timedelta(hours=1)), Periodic("payouts.send", timedelta(minutes=1))]
+PERIODIC = [Periodic("payouts.schedule", timedelta(hours=1)), Periodic("payouts.send", timedelta(minutes=1)),
+            Periodic("payouts.credit_missing", timedelta(hours=1))]

@@ -61,6 +61,7 @@ class Payout(IdMixin, TimestampMixin, Base):
               postgresql_where=text("state IN ('scheduled', 'processing')")),
         Index("ix_payouts_due", "next_attempt_at", postgresql_where=text("state IN ('scheduled', 'processing')")),
         Index("ix_payouts_creator", "creator_id", text("id DESC")),
+        Index("ix_payouts_failed", text("id DESC"), postgresql_where=text("state = 'failed'")),
     )
 
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
@@ -86,8 +87,8 @@ class Payout(IdMixin, TimestampMixin, Base):
 
 
 class LedgerEntry(IdMixin, TimestampMixin, Base):
-    """One movement of a creator's money, in integer cents (credits positive). The balance is their sum; a credit
-    counts as available from `available_at` (a sale's hold period), a debit at once."""
+    """One movement of a creator's money, in integer cents (credits positive). The balance is their sum; an entry
+    counts as available from `available_at` (a sale's hold period), and a payout always (see AVAILABLE)."""
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -104,6 +105,8 @@ class LedgerEntry(IdMixin, TimestampMixin, Base):
         Index("ix_ledger_entries_creator", "creator_id", "currency", "available_at",
               postgresql_include=["amount_cents"]),
         Index("ix_ledger_entries_creator_recent", "creator_id", text("id DESC")),
+        Index("ix_ledger_entries_creator_created", "creator_id", "currency", "created_at",
+              postgresql_include=["kind", "amount_cents"]),
     )
 
     creator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("creators.user_id"))

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.checkout.contract import NotYetKnown
 from app.checkout.gateway import Gateway, TransferFailed, TransferRequest
 from app.db.engine import driver_connection
+from app.payouts.ledger import AVAILABLE
 from app.settings import Settings
 from app.worker.queue import enqueue
 
@@ -50,13 +51,13 @@ def next_payout_date(now: datetime, settings: Settings) -> datetime:
     return slot_start(now, settings) + timedelta(days=settings.payout_interval_days)
 
 
-_CREATE = """
+_CREATE = f"""
     WITH eligible AS (
         SELECT c.user_id AS creator_id, c.currency, a.stripe_account_id AS destination,
                (SELECT COALESCE(sum(l.amount_cents), 0) FROM ledger_entries l
-                WHERE l.creator_id = c.user_id AND l.currency = c.currency AND l.available_at <= :now) AS available
+                WHERE l.creator_id = c.user_id AND l.currency = c.currency AND {AVAILABLE}) AS available
         FROM creators c JOIN payout_accounts a ON a.creator_id = c.user_id
-        WHERE a.payouts_enabled AND c.payouts_paused_reason = '' AND (CAST(:only AS bigint) IS NULL OR c.user_id = :only)
+        WHERE a.payouts_enabled AND c.payouts_paused_reason = '' {{only}}
           AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.creator_id = c.user_id
                           AND p.state IN ('scheduled', 'processing'))
     ), made AS (
@@ -71,15 +72,17 @@ _CREATE = """
     SELECT creator_id, currency, 'payout', -amount_cents, :now, id, 'payout:' || id FROM made
     RETURNING creator_id
 """
+_CREATE_ALL = _CREATE.format(only="")
+_CREATE_ONE = _CREATE.format(only="AND c.user_id = :only")
 
 
 async def create_payouts(db: AsyncSession, settings: Settings, now: datetime) -> int:
     """A payout of the whole available balance for every creator at or above the minimum whose account can take
     it and who has none open, each debited in the same statement. Returns how many were made."""
-    params = {"now": now, "minimum": settings.payout_minimum_cents, "only": None}
+    params = {"now": now, "minimum": settings.payout_minimum_cents}
     try:
         async with db.begin_nested():
-            made = len((await db.execute(text(_CREATE), params)).all())
+            made = len((await db.execute(text(_CREATE_ALL), params)).all())
     except IntegrityError:
         # A refund landed between reading a balance and debiting it, so the database refused that payout (it may
         # never exceed the available balance) and the whole statement with it: go creator by creator instead.
@@ -89,7 +92,7 @@ async def create_payouts(db: AsyncSession, settings: Settings, now: datetime) ->
         for creator_id in creators:
             try:
                 async with db.begin_nested():
-                    made += len((await db.execute(text(_CREATE), {**params, "only": creator_id})).all())
+                    made += len((await db.execute(text(_CREATE_ONE), {**params, "only": creator_id})).all())
             except IntegrityError:
                 log.warning("payout for creator %s refused: the balance changed; the next run tries again",
                             creator_id)
@@ -134,14 +137,18 @@ class Claimed:
     first_attempt_at: datetime
 
 
-# A payout in `processing` whose lease ran out (next_attempt_at doubles as the lease's end) is claimable again.
+# A payout in `processing` whose lease ran out (next_attempt_at doubles as the lease's end) is claimable again. A
+# paused creator's payout waits (pausing cancels a scheduled one; this covers one being retried meanwhile).
 _CLAIM = """
     UPDATE payouts SET state = 'processing', attempts = attempts + 1, locked_by = %(worker)s,
            locked_until = now() + make_interval(secs => %(lease)s),
            next_attempt_at = now() + make_interval(secs => %(lease)s),
            first_attempt_at = COALESCE(first_attempt_at, now())
-    WHERE id = (SELECT id FROM payouts WHERE state IN ('scheduled', 'processing') AND next_attempt_at <= now()
-                ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    WHERE id = (SELECT p.id FROM payouts p
+                WHERE p.state IN ('scheduled', 'processing') AND p.next_attempt_at <= now()
+                  AND NOT EXISTS (SELECT 1 FROM creators c WHERE c.user_id = p.creator_id
+                                  AND c.payouts_paused_reason <> '')
+                ORDER BY p.next_attempt_at LIMIT 1 FOR UPDATE OF p SKIP LOCKED)
     RETURNING id, public_id, creator_id, amount_cents, currency, destination, idempotency_key, attempts,
               first_attempt_at
 """
@@ -200,10 +207,22 @@ async def send_one(sessionmaker: async_sessionmaker[AsyncSession], gateway: Gate
         transfer = transfer or await gateway.create_transfer(request)
     except TransferFailed as failure:
         return payout, await _failed(sessionmaker, gateway, settings, worker_id, payout, failure, mailer)
-    async with sessionmaker() as db:
-        await (await driver_connection(db)).execute(_PAID, {"transfer": transfer, "id": payout.id})
-        await db.commit()
+    await _record_paid(sessionmaker, payout, transfer)
     return payout, "paid"
+
+
+async def _record_paid(sessionmaker: async_sessionmaker[AsyncSession], payout: Claimed, transfer: str) -> None:
+    async with sessionmaker() as db:
+        conn = await driver_connection(db)
+        cursor = await conn.execute(_PAID, {"transfer": transfer, "id": payout.id})
+        if cursor.rowcount == 0:
+            # The payout ended otherwise while this call was out (its lease had run out and someone canceled it):
+            # the processor made a transfer the ledger does not show. Never silent: the admin page shows this.
+            log.error("transfer %s was made for payout %s, which is no longer processing: reconcile it",
+                      transfer, payout.public_id)
+            await conn.execute("UPDATE payouts SET last_error = %s WHERE id = %s",
+                               (f"RECONCILE: transfer {transfer} was made after this payout had ended", payout.id))
+        await db.commit()
 
 
 async def _failed(sessionmaker: async_sessionmaker[AsyncSession], gateway: Gateway, settings: Settings,
@@ -218,9 +237,7 @@ async def _failed(sessionmaker: async_sessionmaker[AsyncSession], gateway: Gatew
             failure = TransferFailed(error, retryable=True)  # cannot tell: keep trying, slowly
         else:
             if found:
-                async with sessionmaker() as db:
-                    await (await driver_connection(db)).execute(_PAID, {"transfer": found, "id": payout.id})
-                    await db.commit()
+                await _record_paid(sessionmaker, payout, found)
                 return "paid"
             failure = TransferFailed(error, retryable=False, reason=GAVE_UP)
     async with sessionmaker() as db:

@@ -27,7 +27,8 @@ END $$;
 """
 
 # A payout may never take more than the creator's available balance at the moment it is made (the payout entry's
-# own available_at). Entries for one creator are serialised by an advisory lock, so two concurrent payouts cannot
+# own available_at), every earlier payout counted whatever its date (so a clock that moves back cannot free money
+# already paid out). Entries for one creator are serialised by an advisory lock, so two concurrent payouts cannot
 # both see the same money.
 PAYOUT_COVERED = """
 CREATE FUNCTION ledger_payout_covered() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -37,7 +38,8 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('ledger', NEW.creator_id));
     IF NEW.kind = 'payout' THEN
         SELECT COALESCE(sum(amount_cents), 0) INTO available FROM ledger_entries
-        WHERE creator_id = NEW.creator_id AND currency = NEW.currency AND available_at <= NEW.available_at;
+        WHERE creator_id = NEW.creator_id AND currency = NEW.currency
+          AND (available_at <= NEW.available_at OR kind = 'payout');
         IF available < 0 THEN
             RAISE EXCEPTION 'payout of % % exceeds the available balance of creator %', -NEW.amount_cents,
                 NEW.currency, NEW.creator_id USING ERRCODE = 'check_violation';
@@ -81,6 +83,8 @@ def _creator(table: str, ondelete: str | None = None) -> sa.Column:
 
 def upgrade() -> None:
     op.add_column("creators", sa.Column("payouts_paused_reason", sa.Text(), server_default="", nullable=False))
+    # Finding paid orders whose sale was not credited yet (the hourly sweep looks at recent payments only).
+    op.create_index("ix_orders_paid_at", "orders", ["paid_at"], postgresql_where=sa.text("paid_at IS NOT NULL"))
 
     op.create_table(
         "payout_accounts",
@@ -133,6 +137,7 @@ def upgrade() -> None:
     op.create_index("ix_payouts_due", "payouts", ["next_attempt_at"],
                     postgresql_where=sa.text("state IN ('scheduled', 'processing')"))
     op.create_index("ix_payouts_creator", "payouts", ["creator_id", sa.text("id DESC")])
+    op.create_index("ix_payouts_failed", "payouts", [sa.text("id DESC")], postgresql_where=sa.text("state = 'failed'"))
     op.execute(PAYOUT_TRANSITIONS)
     op.execute("CREATE TRIGGER payout_transition BEFORE UPDATE ON payouts FOR EACH ROW "
                "EXECUTE FUNCTION payout_transition()")
@@ -173,6 +178,8 @@ def upgrade() -> None:
     op.create_index("ix_ledger_entries_creator", "ledger_entries", ["creator_id", "currency", "available_at"],
                     postgresql_include=["amount_cents"])
     op.create_index("ix_ledger_entries_creator_recent", "ledger_entries", ["creator_id", sa.text("id DESC")])
+    op.create_index("ix_ledger_entries_creator_created", "ledger_entries", ["creator_id", "currency", "created_at"],
+                    postgresql_include=["kind", "amount_cents"])
     op.execute(APPEND_ONLY)
     op.execute("CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger_entries FOR EACH ROW "
                "EXECUTE FUNCTION append_only()")
@@ -231,4 +238,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION ledger_payout_covered()")
     op.execute("DROP FUNCTION append_only()")
     op.execute("DROP FUNCTION payout_transition()")
+    op.drop_index("ix_orders_paid_at", "orders")
     op.drop_column("creators", "payouts_paused_reason")
