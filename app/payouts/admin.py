@@ -145,8 +145,13 @@ async def _stop(db: AsyncSession, gateway: Gateway, mailer: Any, actor: int, pay
     return None
 
 
+def username_of(typed: str) -> str:
+    """A username as an admin may type it ("@Maker ") as it is stored ("maker")."""
+    return typed.strip().lower().removeprefix("@")
+
+
 async def creator_named(db: AsyncSession, username: str) -> Creator:
-    name = username.strip().lower().removeprefix("@")
+    name = username_of(username)
     creator = None
     if USERNAME.fullmatch(name):
         creator = (await db.scalars(select(Creator).join(User, User.id == Creator.user_id)
@@ -162,7 +167,8 @@ async def pause(db: AsyncSession, gateway: Gateway, mailer: Any, actor: int, use
     while the reason stands; its money waits in the balance."""
     creator = await creator_named(db, username)
     creator.payouts_paused_reason = reason[:500] if paused else ""
-    await audit.record(db, actor, "payouts.pause" if paused else "payouts.resume", f"creator:{username}", reason)
+    await audit.record(db, actor, "payouts.pause" if paused else "payouts.resume",
+                       f"creator:{username_of(username)}", reason)
     if paused:
         waiting = (await db.scalars(select(Payout).where(Payout.creator_id == creator.user_id,
                                                          Payout.state == "scheduled").with_for_update())).first()
@@ -179,7 +185,7 @@ async def adjust(db: AsyncSession, actor: int, form: dict[str, str]) -> bool:
     creator = await creator_named(db, form.get("username", ""))
     written = await ledger.adjust(db, creator.user_id, creator.currency, amount, actor, reason, nonce)
     if written:
-        await audit.record(db, actor, "ledger.adjust", f"creator:{form.get('username', '').strip().lower()[:40]}",
+        await audit.record(db, actor, "ledger.adjust", f"creator:{username_of(form.get('username', ''))}",
                            reason, amount_cents=amount)
     return written
 

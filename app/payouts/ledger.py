@@ -133,15 +133,18 @@ ENTRY_COLUMNS = ("l.id, l.created_at, l.kind, l.amount_cents, l.gross_cents, l.c
                  "o.public_id AS order_id, i.title AS item_title, p.public_id AS payout_id")
 
 
-_ADJUSTMENT = re.compile(r"([+-]?)([0-9]{1,6})(?:\.([0-9]{1,2}))?", re.ASCII)
+# Digits with an optional thousands separator in its proper places ("1,000.00"); a decimal comma ("12,50") is
+# refused rather than read as a hundred times the amount.
+_ADJUSTMENT = re.compile(r"([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6})(?:\.([0-9]{1,2}))?", re.ASCII)
 
 
 def parse_adjustment(form: dict[str, str]) -> int:
     """An admin's adjustment in cents from "12.50" or "-3" (dollars), never zero."""
-    match = _ADJUSTMENT.fullmatch(form.get("amount", "").strip().replace(",", ""))
-    if match is None:
+    match = _ADJUSTMENT.fullmatch(form.get("amount", "").strip())
+    if match is None or len(match.group(2).replace(",", "")) > 6:
         raise FormInvalid({"amount": "Give an amount like 12.50 or -3.00 (at most 999,999.99)."})
     sign, whole, fraction = match.groups()
+    whole = whole.replace(",", "")
     cents = (-1 if sign == "-" else 1) * (int(whole) * 100 + int((fraction or "0").ljust(2, "0")))
     if cents == 0:
         raise FormInvalid({"amount": "An adjustment of zero changes nothing."})
