@@ -28,10 +28,12 @@ from app.checkout.dev_routes import DEV_ROUTES as DEV_CHECKOUT_ROUTES
 from app.checkout.gateway import make_gateway
 from app.db.engine import (
     make_engine,
+    make_read_pool,
     make_reader_engine,
     make_reader_sessionmaker,
     make_sessionmaker,
     provide_db,
+    provide_reads,
 )
 from app.discovery import feeds as discovery_feeds
 from app.discovery import routes as discovery_routes
@@ -128,19 +130,24 @@ def create_app(settings: Settings) -> Litestar:
     counter = ItemCounter()
     state.item_counter = counter
 
-    async def start_counting() -> None:
+    async def on_startup() -> None:
+        # Plain psycopg connections for the item page; made at each start, as a closed pool cannot reopen.
+        state.read_pool = make_read_pool(settings)
+        await state.read_pool.open()
         counter.start(state.sessionmaker)
 
     async def dispose_engine() -> None:
         await counter.stop(state.sessionmaker)
         await engine.dispose()
         await reader_engine.dispose()
+        await state.read_pool.close()
 
     return Litestar(
         route_handlers=routes,
         state=state,
         dependencies={
             "db": Provide(provide_db),
+            "reads": Provide(provide_reads),
             "accounts": Provide(provide_accounts, sync_to_thread=False),
         },
         middleware=[
@@ -155,7 +162,7 @@ def create_app(settings: Settings) -> Litestar:
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[add_security_headers, write_flash_cookie, count_unrouted],
-        on_startup=[start_counting],
+        on_startup=[on_startup],
         on_shutdown=[dispose_engine],
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         openapi_config=None,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Select, String, and_, bindparam, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
@@ -268,7 +269,8 @@ def public_item_query() -> Select[Any]:
 PUBLIC_ITEM = Compiled(public_item_query())
 
 
-async def public_item(db: AsyncSession, public_id: str, viewer_id: int | None) -> PublicItem:
+async def public_item(db: AsyncSession | psycopg.AsyncConnection[Any], public_id: str,
+                      viewer_id: int | None) -> PublicItem:
     """An item as its page shows it: published or unlisted for everyone, any state but deleted for its owner."""
     row = await PUBLIC_ITEM.first(db, public_id=public_id[:16])
     if row is None:

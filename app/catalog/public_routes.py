@@ -12,7 +12,7 @@ from app.accounts.auth import current_user
 from app.catalog import items
 from app.catalog.views import Req, thumb_url
 from app.checkout import orders
-from app.db.engine import Db
+from app.db.engine import Db, Reads
 from app.discovery import pages
 from app.media import uploads
 from app.media.links import file_link
@@ -22,15 +22,16 @@ from app.web.text import excerpt_markdown, render_markdown
 
 
 @public_page("/i/{public_id:str}", counts_views="public_id")
-async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
+async def item_page(request: Req, reads: Reads, public_id: FromPath[str]) -> Template:
+    # The busiest page reads on a plain pooled connection, through compiled statements only (see make_read_pool).
     viewer = current_user(request)
-    shown = await items.public_item(db, public_id, viewer.id if viewer else None)
+    shown = await items.public_item(reads, public_id, viewer.id if viewer else None)
     item = shown.item
     # Anonymous visitors (the cached page) own nothing; a signed-in buyer sees their copy.
-    owns = shown.is_owner or (viewer is not None and await orders.entitled(db, viewer.id, item.id))
+    owns = shown.is_owner or (viewer is not None and await orders.entitled(reads, viewer.id, item.id))
     playable = owns or item.price_mode == "free"
-    player = await pages.primary_file(db, item) if playable and item.type in ("audio", "video") else None
-    preview = await pages.primary_file(db, item, preview=True) if player is None else None
+    player = await pages.primary_file(reads, item) if playable and item.type in ("audio", "video") else None
+    preview = await pages.primary_file(reads, item, preview=True) if player is None else None
     excerpt = None
     if item.type == "text" and not playable:
         excerpt = render_markdown(excerpt_markdown(item.body_start))
@@ -39,7 +40,7 @@ async def item_page(request: Req, db: Db, public_id: FromPath[str]) -> Template:
         "media_ok": request.app.state.storage_breaker.available,
         "cover": thumb_url(request.app.state.storage, *shown.cover, 1280) if shown.cover else None,
         "player": player, "preview": preview,
-        "files": await uploads.for_item(db, item.id) if shown.is_owner else [],
+        "files": await uploads.for_item_page(request.app.state.reader, item.id) if shown.is_owner else [],
     })
 
 

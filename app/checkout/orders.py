@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from psycopg.rows import dict_row
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import BigInteger, bindparam, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from app.catalog.models import Item
 from app.checkout.forms import BuyForm
 from app.checkout.models import Entitlement, Order
 from app.db.base import new_public_id
+from app.db.engine import Compiled
 from app.mail.service import Mailer
 from app.media.models import Upload
 from app.settings import Settings
@@ -70,9 +71,15 @@ async def buyable_item(db: AsyncSession, public_id: str) -> Item:
     return item
 
 
-async def entitled(db: AsyncSession, user_id: int, item_id: int) -> bool:
-    return bool(await db.scalar(select(exists().where(
-        Entitlement.user_id == user_id, Entitlement.item_id == item_id, Entitlement.revoked_at.is_(None)))))
+ENTITLED = Compiled(select(exists().where(
+    Entitlement.user_id == bindparam("user_id", type_=BigInteger),
+    Entitlement.item_id == bindparam("item_id", type_=BigInteger), Entitlement.revoked_at.is_(None))))
+
+
+async def entitled(db: AsyncSession | psycopg.AsyncConnection[Any], user_id: int, item_id: int) -> bool:
+    """Whether this person owns the item (bought and not refunded, or claimed free)."""
+    row = await ENTITLED.first(db, user_id=user_id, item_id=item_id)
+    return bool(row[0])
 
 
 async def accessible_item(db: AsyncSession, public_id: str, viewer: CurrentUser | None) -> Item:

@@ -10,6 +10,7 @@ import psycopg
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -77,6 +78,36 @@ def make_reader_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_pool(settings: Settings) -> AsyncConnectionPool:
+    """Plain psycopg connections in autocommit for the hottest page (the item page), which reads only through
+    `Compiled` statements: a session's machinery cost more than its two reads. Opened by the app at start-up.
+    Like the engines' pools, a connection is pinged before use only after sitting idle (see ping_when_idle)."""
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": "fairshelf"}
+    if not settings.db_prepared_statements:
+        kwargs["prepare_threshold"] = None
+    returned: dict[int, float] = {}  # id(connection) -> when it came back; connections cannot hold attributes
+
+    async def check(connection: psycopg.AsyncConnection[Any]) -> None:
+        at = returned.get(id(connection))
+        if at is None or time.monotonic() - at >= PING_AFTER_IDLE_SECONDS:
+            await connection.execute("")  # raises on a dead connection: the pool replaces it
+
+    async def reset(connection: psycopg.AsyncConnection[Any]) -> None:
+        if len(returned) > 1000:  # ids of connections long closed; forgetting them costs one ping each
+            returned.clear()
+        returned[id(connection)] = time.monotonic()
+
+    return AsyncConnectionPool(settings.libpq_url, kwargs=kwargs, min_size=1,
+                               max_size=settings.db_pool_size + settings.db_max_overflow, open=False, check=check,
+                               reset=reset, name="fairshelf-reads", max_lifetime=1800)
+
+
+async def provide_reads(state: State) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """Litestar dependency: a connection of the read pool for the request (see make_read_pool)."""
+    async with state.read_pool.connection() as connection:
+        yield connection
+
+
 async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
     """Litestar dependency for read-only pages (see app/web/caching.public_page)."""
     async with state.reader() as session:
@@ -97,8 +128,9 @@ async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[An
     return (await connection.get_raw_connection()).driver_connection  # type: ignore[no-any-return]
 
 
-# How handlers ask for the request's database session.
+# How handlers ask for the request's database session, or for a read pool connection (the item page).
 Db = NamedDependency[AsyncSession]
+Reads = NamedDependency[psycopg.AsyncConnection[Any]]
 
 
 class Compiled:
@@ -113,8 +145,9 @@ class Compiled:
         self.sql: str = str(compiled)
         self.defaults: dict[str, Any] = dict(compiled.params)
 
-    async def first(self, session: AsyncSession, **params: Any) -> Any:
-        connection = await driver_connection(session)
+    async def first(self, source: AsyncSession | psycopg.AsyncConnection[Any], **params: Any) -> Any:
+        """The first row, on a session's own connection (in its transaction) or on a plain psycopg one."""
+        connection = source if isinstance(source, psycopg.AsyncConnection) else await driver_connection(source)
         async with connection.cursor(row_factory=namedtuple_row) as cursor:
             await cursor.execute(self.sql, {**self.defaults, **params})
             return await cursor.fetchone()

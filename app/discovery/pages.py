@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import BigInteger, String, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,7 +118,7 @@ RECENT_SALES_DAYS = 7  # the window "popular" ranks by
 FILE_COLUMNS = (Upload.id, Upload.public_id, Upload.storage_key, Upload.filename, Upload.mime, Upload.size_bytes)
 
 
-async def primary_file(db: AsyncSession, item: Any, *, preview: bool = False) -> Any:
+async def primary_file(db: AsyncSession | psycopg.AsyncConnection[Any], item: Any, *, preview: bool = False) -> Any:
     """The file an inline player plays (a row of FILE_COLUMNS): the preview clip, or the first ready file of the
     newest published version (audio for audio items, video for video items)."""
     if preview:

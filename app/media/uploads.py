@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.catalog import creators
 from app.catalog.models import Creator, Item, ItemVersion
@@ -58,6 +58,13 @@ async def owned(db: AsyncSession, creator_id: int, public_id: str) -> Upload:
     if upload is None:
         raise NotFound("There is no such file among yours.")
     return upload
+
+
+async def for_item_page(sessionmaker: async_sessionmaker[AsyncSession], item_id: int) -> list[Upload]:
+    """The files listed on an item's page for its owner (a session of its own: the page reads on a plain
+    connection otherwise)."""
+    async with sessionmaker() as db:
+        return await for_item(db, item_id)
 
 
 async def for_item(db: AsyncSession, item_id: int) -> list[Upload]:

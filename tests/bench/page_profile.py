@@ -115,11 +115,11 @@ async def item_parts(app: Any, settings: Settings, public_id: str, timer: Timer)
     await timer("reference app: whole ASGI request", lambda: call(ref, path), part=False)
 
     async def queries() -> Any:
-        async with app.state.reader() as db:
-            shown = await items.public_item(db, public_id, None)
-            return shown, await pages.primary_file(db, shown.item)
+        async with app.state.read_pool.connection() as connection:
+            shown = await items.public_item(connection, public_id, None)
+            return shown, await pages.primary_file(connection, shown.item)
 
-    await timer("  SQLAlchemy: reader session, ping, the item statement, the file statement", queries)
+    await timer("  read pool: a connection, the item statement, the file statement", queries)
     shown, player = await queries()
     request = request_for(app, path)
     storage = app.state.storage
@@ -188,6 +188,8 @@ async def measure(url: str, args: argparse.Namespace,
     settings = Settings(mode="development", secret_key=SECRET_KEY, database_url=url, page_cache_seconds=0,
                         base_url="http://127.0.0.1:8000")
     app = create_app(settings)
+    for hook in app.on_startup:  # what the server's lifespan does first (the item page's read pool)
+        await hook()
     timer = Timer(args.requests, args.warmup)
     if args.page == "item":
         await item_parts(app, settings, catalogue.item_public_id, timer)

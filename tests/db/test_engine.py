@@ -43,3 +43,30 @@ def test_an_idle_connection_that_died_is_replaced(database_url, idle_after):
     else:
         with pytest.raises(DBAPIError):  # used moments ago, so not pinged: the dead connection surfaces
             asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("idle_after", [0.0, 3600.0])
+def test_the_read_pool_replaces_an_idle_connection_that_died(database_url, idle_after, monkeypatch):
+    """The item page's plain psycopg pool follows the same rule as the engines' pools."""
+    from app.db import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", idle_after)
+
+    async def scenario() -> int:
+        pool = engine_module.make_read_pool(Settings(database_url=database_url, db_pool_size=1, db_max_overflow=0))
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as connection:
+                pid = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            _terminate(database_url, pid)
+            await asyncio.sleep(0.05)
+            async with pool.connection() as connection:
+                return (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+        finally:
+            await pool.close()
+
+    if idle_after == 0.0:
+        assert asyncio.run(scenario()) > 0
+    else:
+        with pytest.raises(psycopg.OperationalError):
+            asyncio.run(scenario())
