@@ -3,12 +3,16 @@ processor's onboarding, sales delivered as the processor's events, and the payou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from litestar.testing import TestClient
+from stripe._http_client import HTTPClient
 
 from app.settings import Settings
 from tests.catalog.conftest import (  # noqa: F401 - fixtures used by the payout tests
@@ -21,11 +25,13 @@ from tests.catalog.conftest import (  # noqa: F401 - fixtures used by the payout
 )
 from tests.checkout import stripe_events
 from tests.checkout.conftest import (  # noqa: F401
+    STRIPE_SECRET_KEY,
     Inbox,
     Shop,
     fake_stripe,
     fan,
     inbox,
+    order_of_last,
     order_row,
     shop,
     stripe_client,
@@ -33,7 +39,9 @@ from tests.checkout.conftest import (  # noqa: F401
     stripe_settings,
     stripe_shop,
 )
-from tests.conftest import post_form
+from tests.checkout.fake_stripe import FakeStripe
+from tests.conftest import post_form, sign_up
+from tests.worker.helpers import Workers
 
 
 @dataclass
@@ -119,17 +127,6 @@ def payouts(shop: Shop, db: psycopg.Connection) -> Payouts:  # noqa: F811
 
 
 # --- Stripe: the app's real StripeGateway (the official client over HTTPX) against the local fake of Stripe's API.
-
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import field  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from stripe._http_client import HTTPClient  # noqa: E402
-
-from tests.checkout.conftest import STRIPE_SECRET_KEY, order_of_last  # noqa: E402
-from tests.checkout.fake_stripe import FakeStripe  # noqa: E402
-from tests.worker.helpers import Workers  # noqa: E402
-
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,3 +238,12 @@ def payout_workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
         yield spawned
     finally:
         spawned.kill_all()
+
+
+@contextmanager
+def admin_browser(settings: Settings, db: psycopg.Connection) -> Iterator[TestClient]:
+    """A signed-in administrator with a browser of their own, on the app these settings make."""
+    with other_browser(settings) as browser:
+        sign_up(browser, "boss", email="boss@example.com", display_name="The Boss")
+        db.execute("UPDATE users SET is_admin = true WHERE username = 'boss'")
+        yield browser

@@ -21,6 +21,12 @@ CAPTION_TOTAL = re.compile(r"([^\s·]+) in (\d+) days")
 BAR = '<rect class="chart-bar"'
 
 
+def page_of(client: TestClient, path: str = "/creator/payouts") -> str:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
 def figures(page: str) -> dict[str, str]:
     """The page's figures by name ("today", "week", "month", "all", "available", "on-hold", "next")."""
     return {name: html.unescape(value).strip() for name, value in FIGURE.findall(page)}

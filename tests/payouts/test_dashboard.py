@@ -30,7 +30,7 @@ from tests.conftest import log_in, make_settings, post_form, sign_up
 from tests.discovery.conftest import add_item
 from tests.payouts.conftest import Payouts
 from tests.payouts.ledger_rows import run
-from tests.payouts.page_helpers import bars, chart_totals, clock_now, figures, flush_counts, refund
+from tests.payouts.page_helpers import bars, chart_totals, clock_now, figures, flush_counts, page_of, refund
 
 NET = 499 - dev_fee(499)  # what a $4.99 sale leaves the creator
 CONNECT = "/webhooks/stripe/connect"
@@ -38,12 +38,6 @@ CONNECT = "/webhooks/stripe/connect"
 
 def money(cents: int) -> str:
     return format_money(cents, "USD")
-
-
-def page_of(client: TestClient, path: str = "/creator/payouts") -> str:
-    response = client.get(path)
-    assert response.status_code == 200, response.text
-    return response.text
 
 
 @pytest.fixture

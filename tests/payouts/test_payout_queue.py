@@ -16,12 +16,12 @@ import pytest
 from litestar.testing import TestClient
 
 from app.settings import Settings
-from tests.catalog.conftest import other_browser, run_jobs
+from tests.catalog.conftest import run_jobs
 from tests.checkout import stripe_events
 from tests.checkout.conftest import STRIPE_SECRET_KEY
 from tests.checkout.fake_stripe import FakeStripe, Held, standard_fee
-from tests.conftest import post_form, sign_up
-from tests.payouts.conftest import StripePayouts
+from tests.conftest import post_form
+from tests.payouts.conftest import StripePayouts, admin_browser
 
 pytestmark = pytest.mark.usefixtures("quick_retries")
 
@@ -64,9 +64,7 @@ def emails_to(db: psycopg.Connection, to: str, template: str) -> list[str]:
 @pytest.fixture
 def admin(stripe_settings: Settings, db: psycopg.Connection) -> Iterator[TestClient]:
     """A signed-in administrator with a browser of their own."""
-    with other_browser(stripe_settings) as browser:
-        sign_up(browser, "boss", email="boss@example.com", display_name="The Boss")
-        db.execute("UPDATE users SET is_admin = true WHERE username = 'boss'")
+    with admin_browser(stripe_settings, db) as browser:
         yield browser
 
 

@@ -20,11 +20,11 @@ from app.db.engine import driver_connection
 from app.payouts import queue
 from app.settings import Settings
 from app.web.text import format_money
-from tests.catalog.conftest import CreatorSetup, other_browser, run_jobs
-from tests.conftest import post_form, sign_up
-from tests.payouts.conftest import Payouts, StripePayouts
+from tests.catalog.conftest import CreatorSetup, run_jobs
+from tests.conftest import post_form
+from tests.payouts.conftest import Payouts, StripePayouts, admin_browser
 from tests.payouts.ledger_rows import run
-from tests.payouts.page_helpers import clock_now, figures
+from tests.payouts.page_helpers import clock_now, figures, page_of
 from tests.payouts.test_payout_queue import (  # noqa: F401 - `admin` is a fixture
     NET,
     TRANSFERS,
@@ -49,9 +49,7 @@ RUN_NOW = "/admin/payouts/run"
 @pytest.fixture
 def dev_admin(settings: Settings, db: psycopg.Connection) -> Iterator[TestClient]:
     """`admin` on the app with the development processor (the `payouts` driver's app)."""
-    with other_browser(settings) as browser:
-        sign_up(browser, "boss", email="boss@example.com", display_name="The Boss")
-        db.execute("UPDATE users SET is_admin = true WHERE username = 'boss'")
+    with admin_browser(settings, db) as browser:
         yield browser
 
 
@@ -62,12 +60,6 @@ def section(html: str, heading_id: str) -> str:
 
 def admin_page(client: TestClient) -> str:
     return page_of(client, "/admin/payouts")
-
-
-def page_of(client: TestClient, path: str = "/creator/payouts") -> str:
-    response = client.get(path)
-    assert response.status_code == 200, response.text
-    return response.text
 
 
 def transfers_made(db: psycopg.Connection) -> int:
