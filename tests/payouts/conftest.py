@@ -247,3 +247,10 @@ def admin_browser(settings: Settings, db: psycopg.Connection) -> Iterator[TestCl
         sign_up(browser, "boss", email="boss@example.com", display_name="The Boss")
         db.execute("UPDATE users SET is_admin = true WHERE username = 'boss'")
         yield browser
+
+
+@pytest.fixture
+def admin(stripe_settings: Settings, db: psycopg.Connection) -> Iterator[TestClient]:  # noqa: F811
+    """A signed-in administrator with a browser of their own."""
+    with admin_browser(stripe_settings, db) as browser:
+        yield browser

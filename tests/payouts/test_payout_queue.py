@@ -5,76 +5,30 @@ and sent by the real worker; the rules money depends on are checked where they l
 from __future__ import annotations
 
 import dataclasses
-import re
 import secrets
-import threading
-from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
-from litestar.testing import TestClient
 
-from app.settings import Settings
-from tests.catalog.conftest import run_jobs
 from tests.checkout import stripe_events
 from tests.checkout.conftest import STRIPE_SECRET_KEY
-from tests.checkout.fake_stripe import FakeStripe, Held, standard_fee
-from tests.conftest import post_form
-from tests.payouts.conftest import StripePayouts, admin_browser
+from tests.checkout.fake_stripe import standard_fee
+from tests.payouts.conftest import StripePayouts
+from tests.payouts.stripe_helpers import (
+    ALLOWED,
+    NET,
+    SALE,
+    STATES,
+    TRANSFERS,
+    due_for_payout,
+    emails_to,
+    insert_creator,
+    insert_payout,
+    release_into_faults,
+)
 
 pytestmark = pytest.mark.usefixtures("quick_retries")
-
-TRANSFERS = "/v1/transfers"
-SALE = "20.00"
-NET = 2000 - standard_fee(2000)  # what a $20 sale leaves the creator: Stripe's 2.9 % + 30¢ taken off
-STATES = ("scheduled", "processing", "paid", "failed", "canceled")
-ALLOWED = {("scheduled", "processing"), ("scheduled", "canceled"), ("scheduled", "failed"),
-           ("processing", "paid"), ("processing", "scheduled"), ("processing", "failed")}
-
-
-def due_for_payout(p: StripePayouts) -> str:
-    """A connected, onboarded creator with one $20 sale past its hold; returns the connected account's id."""
-    account = p.connect()
-    p.pay_what_you_want()
-    p.sell(SALE)
-    p.advance(8)
-    return account
-
-
-def release_into_faults(fake: FakeStripe, held: Held, faults: int) -> threading.Thread:
-    """Once the held request was processed (the transfer made), queue `faults` 500s and drop its connection: the
-    client library's own retries fail, so the caller never learns the transfer's id."""
-
-    def run() -> None:
-        if held.processed.wait(20):
-            fake.fail_next(faults, 500)
-        held.release.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def emails_to(db: psycopg.Connection, to: str, template: str) -> list[str]:
-    return [r[0] for r in db.execute("SELECT text_body FROM emails WHERE to_address = %s AND template = %s "
-                                     "ORDER BY id", (to, template))]
-
-
-@pytest.fixture
-def admin(stripe_settings: Settings, db: psycopg.Connection) -> Iterator[TestClient]:
-    """A signed-in administrator with a browser of their own."""
-    with admin_browser(stripe_settings, db) as browser:
-        yield browser
-
-
-def admin_id(db: psycopg.Connection) -> int:
-    return db.execute("SELECT id FROM users WHERE username = 'boss'").fetchone()[0]
-
-
-def audit_rows(db: psycopg.Connection) -> list[tuple]:
-    return db.execute("SELECT actor_id, action, target, reason, details FROM audit_log ORDER BY id").fetchall()
-
 
 # --- Sending a payout
 
@@ -120,24 +74,6 @@ def test_a_payout_is_one_transfer_to_the_connected_account_with_its_idempotency_
 
 
 # --- What the database refuses, whatever code runs
-
-
-def insert_creator(db: psycopg.Connection, username: str = "shelf_one") -> int:
-    user_id = db.execute("INSERT INTO users (email, username, display_name, password_hash) "
-                         "VALUES (%s, %s, 'Shelf', 'x') RETURNING id", (f"{username}@example.com", username)
-                         ).fetchone()[0]
-    db.execute("INSERT INTO creators (user_id, tier) VALUES (%s, 'basic')", (user_id,))
-    return user_id
-
-
-def insert_payout(db: psycopg.Connection, creator_id: int, state: str = "scheduled", amount: int = 1000) -> int:
-    public_id = secrets.token_hex(8)
-    paid = state == "paid"
-    return db.execute(
-        "INSERT INTO payouts (public_id, creator_id, amount_cents, currency, state, destination, idempotency_key, "
-        "transfer_id, paid_at) VALUES (%s, %s, %s, 'USD', %s, 'acct_x', %s, %s, %s) RETURNING id",
-        (public_id, creator_id, amount, state, f"payout-{public_id}", f"tr_{public_id}" if paid else None,
-         "now" if paid else None)).fetchone()[0]
 
 
 def move(db: psycopg.Connection, creator_id: int, old: str, new: str) -> str | None:
@@ -508,172 +444,3 @@ def test_a_refund_after_the_payout_is_netted_against_the_next_sales(stripe_payou
     assert fake_stripe.last("POST", TRANSFERS).form["amount"] == str(available)
     assert p.balance() == (0, 0)
     assert len(fake_stripe.transfers) == 2
-
-
-# --- Held back, and the admin's actions
-
-
-def held_back_section(html: str) -> str:
-    start = html.index('id="held-heading"')
-    return html[start:html.index("</section>", start)]
-
-
-def test_a_paused_creator_and_an_account_not_ready_are_held_back_with_the_reason(stripe_payouts, admin, fake_stripe,
-                                                                                  db):
-    p = stripe_payouts
-    account = due_for_payout(p)
-    reason = "Checking a copyright claim on Night Drive"
-    response = post_form(admin, "/admin/payouts/pause", {"username": "maker", "reason": reason, "action": "pause"})
-    assert response.status_code == 303, response.text
-    assert db.execute("SELECT payouts_paused_reason FROM creators WHERE user_id = %s",
-                      (p.creator_id,)).fetchone() == (reason,)
-    p.run_scheduler()
-    assert p.payouts() == []
-    page = p.client.get("/creator/payouts")
-    assert page.status_code == 200 and f"Payouts are paused: {reason}" in page.text
-
-    response = post_form(admin, "/admin/payouts/pause", {"username": "maker", "reason": "Claim withdrawn",
-                                                         "action": "resume"})
-    assert response.status_code == 303
-    # Stripe now wants a bank account again, and says so.
-    p.onboard(account, ready=False)
-    p.advance(7)
-    p.run_scheduler()
-    assert p.payouts() == []
-    page = p.client.get("/creator/payouts")
-    assert page.status_code == 200
-    assert "Your payout account is not ready yet. Stripe still needs: a bank account or debit card" in page.text
-    assert fake_stripe.received("POST", TRANSFERS) == []
-    assert [(a, t, r) for _, a, t, r, _ in audit_rows(db)] == [
-        ("payouts.pause", "creator:maker", reason), ("payouts.resume", "creator:maker", "Claim withdrawn")]
-
-    p.onboard(account, ready=True)
-    p.advance(7)
-    p.run_scheduler()
-    assert p.payouts() == [("paid", NET)]
-    page = admin.get("/admin/payouts")
-    assert page.status_code == 200 and "Nobody." in held_back_section(page.text)
-
-
-def test_the_admin_queue_lists_creators_held_back_and_why(stripe_payouts, admin, db):
-    p = stripe_payouts
-    account = due_for_payout(p)
-    reason = "Checking a copyright claim on Night Drive"
-    assert post_form(admin, "/admin/payouts/pause", {"username": "maker", "reason": reason,
-                                                     "action": "pause"}).status_code == 303
-    page = admin.get("/admin/payouts")
-    assert page.status_code == 200
-    held = held_back_section(page.text)
-    assert "@maker" in held and f"paused: {reason}" in held and "$19.12" in held
-
-    assert post_form(admin, "/admin/payouts/pause", {"username": "maker", "reason": "Claim withdrawn",
-                                                     "action": "resume"}).status_code == 303
-    p.onboard(account, ready=False)
-    page = admin.get("/admin/payouts")
-    assert page.status_code == 200
-    held = held_back_section(page.text)
-    assert "@maker" in held and "the payout account cannot receive payouts yet" in held
-
-
-def test_an_admin_retries_a_payout_waiting_out_its_back_off(stripe_payouts, admin, fake_stripe, db):
-    p = stripe_payouts
-    due_for_payout(p)
-    fake_stripe.fail_next(3, 500)
-    p.run_scheduler()
-    payout = p.payout()
-    assert payout["state"] == "scheduled" and p.seconds_until_due() > 40
-    retry = f"/admin/payouts/{payout['public_id']}/retry"
-
-    assert post_form(p.client, retry, {"reason": "let me"}).status_code == 403  # not an admin
-    assert post_form(admin, retry, {"reason": "  "}).status_code in (400, 422)  # no reason given
-    assert p.seconds_until_due() > 40 and audit_rows(db) == []
-
-    response = post_form(admin, retry, {"reason": "Stripe is back"})
-    assert response.status_code == 303 and response.headers["location"] == "/admin/payouts"
-    assert p.seconds_until_due() <= 0
-    assert audit_rows(db) == [(admin_id(db), "payout.retry", f"payout:{payout['public_id']}", "Stripe is back",
-                               {"state": "scheduled"})]
-    assert db.execute("SELECT count(*) FROM jobs WHERE kind = 'payouts.send' AND state = 'queued'").fetchone()[0] > 0
-    run_jobs(p.settings)
-    payout = p.payout()
-    assert payout["state"] == "paid" and payout["attempts"] == 2
-    assert len(fake_stripe.transfers) == 1
-
-    # A paid payout can be neither canceled nor retried; nothing changes.
-    entries = p.entries()
-    for action in ("cancel", "retry"):
-        response = post_form(admin, f"/admin/payouts/{payout['public_id']}/{action}", {"reason": "oops"})
-        assert response.status_code == 409
-    assert p.payout()["state"] == "paid" and p.entries() == entries and len(audit_rows(db)) == 1
-    assert post_form(admin, "/admin/payouts/nosuchpayout0000/retry", {"reason": "x"}).status_code == 404
-
-
-def test_an_admin_cancels_a_scheduled_payout_and_the_money_returns(stripe_payouts, admin, fake_stripe, db):
-    p = stripe_payouts
-    due_for_payout(p)
-    fake_stripe.fail_next(3, 500)
-    p.run_scheduler()
-    payout = p.payout()
-    cancel = f"/admin/payouts/{payout['public_id']}/cancel"
-    assert post_form(p.client, cancel, {"reason": "mine"}).status_code == 403
-    assert post_form(admin, cancel, {}).status_code in (400, 422)
-    assert p.payout()["state"] == "scheduled"
-
-    response = post_form(admin, cancel, {"reason": "The creator asked us to wait"})
-    assert response.status_code == 303
-    payout = p.payout()
-    assert payout["state"] == "canceled" and payout["canceled_at"] is not None
-    assert payout["failure_reason"] == "Canceled by Fairshelf: The creator asked us to wait"
-    assert p.entries() == [("sale", NET), ("payout", -NET), ("payout_reversal", NET)]
-    assert p.balance() == (NET, NET)
-    assert audit_rows(db) == [(admin_id(db), "payout.cancel", f"payout:{payout['public_id']}",
-                               "The creator asked us to wait", {"amount_cents": NET})]
-
-    assert post_form(admin, cancel, {"reason": "again"}).status_code == 409
-    p.make_due()
-    p.send()
-    assert p.payout()["state"] == "canceled" and len(fake_stripe.received("POST", TRANSFERS)) == 3
-    assert len(audit_rows(db)) == 1
-
-
-def test_canceling_a_payout_whose_transfer_stripe_made_does_not_pay_twice(stripe_payouts, admin, fake_stripe, db):
-    p = stripe_payouts
-    account = due_for_payout(p)
-    # The first attempt reaches Stripe, which makes the transfer; the answer is lost and the retries fail.
-    held = fake_stripe.hold_after("POST", TRANSFERS)
-    release_into_faults(fake_stripe, held, 2)
-    p.run_scheduler()
-    assert p.payout()["state"] == "scheduled" and len(fake_stripe.transfers) == 1
-    # The admin sees a payout retrying and cancels it; Stripe has made its transfer all the same.
-    post_form(admin, f"/admin/payouts/{p.payout()['public_id']}/cancel", {"reason": "Looks stuck"})
-    p.advance(7)
-    p.run_scheduler()
-    sent = sum(t["amount"] for t in fake_stripe.transfers.values() if t["destination"] == account)
-    assert sent == NET  # the creator earned NET and receives it once
-    assert p.balance() == (0, 0)  # and the ledger agrees with what Stripe sent
-
-
-def test_an_adjustment_submitted_twice_is_written_once_and_the_audit_log_is_append_only(stripe_payouts, admin, db):
-    p = stripe_payouts
-    page = admin.get("/admin/payouts")
-    assert page.status_code == 200
-    nonce = re.search(r'name="nonce" value="([0-9a-f]+)"', page.text).group(1)
-    form = {"username": "maker", "amount": "12.50", "reason": "Goodwill credit for the outage", "nonce": nonce}
-
-    assert post_form(p.client, "/admin/payouts/adjust", form).status_code == 403
-    assert post_form(admin, "/admin/payouts/adjust", {**form, "reason": ""}).status_code in (400, 422)
-    assert post_form(admin, "/admin/payouts/adjust", {**form, "nonce": "short"}).status_code in (400, 422)
-    assert p.entries() == []
-    for _ in range(2):
-        assert post_form(admin, "/admin/payouts/adjust", form).status_code == 303
-    assert p.entries() == [("adjustment", 1250)]
-    assert db.execute("SELECT actor_id, memo, key FROM ledger_entries").fetchone() == (
-        admin_id(db), "Goodwill credit for the outage", f"adjustment:{nonce}")
-    assert audit_rows(db) == [(admin_id(db), "ledger.adjust", "creator:maker", "Goodwill credit for the outage",
-                               {"amount_cents": 1250})]
-
-    with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
-        db.execute("UPDATE audit_log SET reason = 'nothing to see'")
-    with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
-        db.execute("DELETE FROM audit_log")
-    assert len(audit_rows(db)) == 1

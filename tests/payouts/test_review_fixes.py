@@ -25,10 +25,9 @@ from tests.conftest import post_form
 from tests.payouts.conftest import Payouts, StripePayouts, admin_browser
 from tests.payouts.ledger_rows import run
 from tests.payouts.page_helpers import clock_now, figures, page_of
-from tests.payouts.test_payout_queue import (  # noqa: F401 - `admin` is a fixture
+from tests.payouts.stripe_helpers import (
     NET,
     TRANSFERS,
-    admin,
     admin_id,
     audit_rows,
     due_for_payout,
