@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkout import billing, orders
@@ -196,6 +196,17 @@ async def _record_failure(ctx: JobContext, event_id: int, error: str) -> None:
     await ctx.session.execute(update(PaymentEvent).where(PaymentEvent.id == event_id)
                               .values(state="failed", attempts=ctx.job.attempts, last_error=error[:2000]))
     await ctx.session.commit()
+
+
+async def backlog(db: AsyncSession) -> dict[str, tuple[int, float]]:
+    """Stored events not processed yet, by state ("received", "failed"): how many, and the oldest one's age in
+    seconds (webhook lag)."""
+    rows = await db.execute(text(
+        "SELECT state, count(*), COALESCE(extract(epoch FROM now() - min(received_at)), 0) FROM payment_events "
+        "WHERE state IN ('received', 'failed') GROUP BY state"))
+    found = {state: (0, 0.0) for state in ("received", "failed")}
+    found.update({r[0]: (int(r[1]), float(r[2])) for r in rows})
+    return found
 
 
 async def recent(db: AsyncSession, limit: int = 100, state: str | None = None) -> list[PaymentEvent]:

@@ -96,6 +96,7 @@ class PaymentEvent(IdMixin, Base):
     __table_args__ = (
         CheckConstraint(f"state IN {EVENT_STATES}", name="state"),
         Index("ix_payment_events_recent", text("id DESC")),
+        Index("ix_payment_events_backlog", "received_at", postgresql_where=text("state IN ('received', 'failed')")),
     )
 
     stripe_id: Mapped[str] = mapped_column(String(255), unique=True)

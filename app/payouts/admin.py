@@ -77,6 +77,19 @@ async def held_back(db: AsyncSession, now: datetime, settings: Settings) -> list
     return found
 
 
+async def queue_health(db: AsyncSession) -> dict[str, float]:
+    """What an operator watches (/metrics): open payouts by state, failures of the last day, how long the oldest
+    due payout has waited, and sales not credited yet. Each one an index scan."""
+    row = (await db.execute(text("""
+        SELECT count(*) FILTER (WHERE state = 'scheduled'), count(*) FILTER (WHERE state = 'processing'),
+               COALESCE(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())), 0)
+        FROM payouts WHERE state IN ('scheduled', 'processing')"""))).one()
+    failed = await db.scalar(text("SELECT count(*) FROM payouts WHERE state = 'failed' "
+                                  "AND failed_at > now() - interval '1 day'"))
+    return {"scheduled": int(row[0]), "processing": int(row[1]), "oldest_due_seconds": float(row[2]),
+            "failed_last_day": int(failed or 0), "sales_not_credited": await uncredited_count(db)}
+
+
 async def uncredited_count(db: AsyncSession) -> int:
     return int(await db.scalar(text(f"SELECT count(*) {ledger.UNCREDITED}")) or 0)
 

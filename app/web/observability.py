@@ -17,7 +17,9 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 
+from app.checkout import events as checkout_events
 from app.db.engine import Db
+from app.payouts import admin as payout_admin
 from app.worker.queue import queue_stats
 
 
@@ -38,6 +40,16 @@ class Metrics:
                                   registry=self.registry)
         self.job_age = Gauge("fairshelf_jobs_oldest_due_seconds", "Age of the oldest due job", ["kind"],
                              registry=self.registry)
+        self.webhooks = Gauge("fairshelf_webhook_events_unprocessed", "Stored payment events not processed yet",
+                              ["state"], registry=self.registry)
+        self.webhook_lag = Gauge("fairshelf_webhook_lag_seconds", "Age of the oldest payment event not processed",
+                                 registry=self.registry)
+        self.payouts = Gauge("fairshelf_payouts", "Open payouts by state, and those failed in the last day",
+                             ["state"], registry=self.registry)
+        self.payout_wait = Gauge("fairshelf_payouts_oldest_due_seconds", "How long the oldest due payout has waited",
+                                 registry=self.registry)
+        self.uncredited = Gauge("fairshelf_sales_not_credited", "Paid sales (last 5 weeks) older than an hour "
+                                "without their ledger entry", registry=self.registry)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -102,5 +114,15 @@ async def metrics_endpoint(request: Request[Any, Any, Any], db: Db) -> Response[
         metrics.jobs.labels(kind, state).set(count)
         if state == "queued":
             metrics.job_age.labels(kind).set(age)
+    backlog = await checkout_events.backlog(db)
+    for state, (count, _) in backlog.items():
+        metrics.webhooks.labels(state).set(count)
+    metrics.webhook_lag.set(max(age for _, age in backlog.values()))
+    health = await payout_admin.queue_health(db)
+    for state in ("scheduled", "processing"):
+        metrics.payouts.labels(state).set(health[state])
+    metrics.payouts.labels("failed_last_day").set(health["failed_last_day"])
+    metrics.payout_wait.set(health["oldest_due_seconds"])
+    metrics.uncredited.set(health["sales_not_credited"])
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST,
                     headers={"cache-control": "no-store"})

@@ -85,6 +85,9 @@ def upgrade() -> None:
     op.add_column("creators", sa.Column("payouts_paused_reason", sa.Text(), server_default="", nullable=False))
     # Finding paid orders whose sale was not credited yet (the hourly sweep looks at recent payments only).
     op.create_index("ix_orders_paid_at", "orders", ["paid_at"], postgresql_where=sa.text("paid_at IS NOT NULL"))
+    # The webhook backlog for /metrics: events stored and not processed yet (or failed), oldest first.
+    op.create_index("ix_payment_events_backlog", "payment_events", ["received_at"],
+                    postgresql_where=sa.text("state IN ('received', 'failed')"))
 
     op.create_table(
         "payout_accounts",
@@ -238,5 +241,6 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION ledger_payout_covered()")
     op.execute("DROP FUNCTION append_only()")
     op.execute("DROP FUNCTION payout_transition()")
+    op.drop_index("ix_payment_events_backlog", "payment_events")
     op.drop_index("ix_orders_paid_at", "orders")
     op.drop_column("creators", "payouts_paused_reason")

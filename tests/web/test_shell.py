@@ -108,6 +108,11 @@ def test_metrics_count_requests_by_route_and_show_the_queue(client):
     assert 'fairshelf_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/"}' in text
     assert 'fairshelf_jobs{kind="mail.send",state="queued"} 1.0' in text
     assert 'fairshelf_db_pool_connections{state="size"}' in text
+    # What an operator watches of payments: the webhook backlog and the payout queue (all quiet here).
+    for line in ('fairshelf_webhook_events_unprocessed{state="received"} 0.0', "fairshelf_webhook_lag_seconds 0.0",
+                 'fairshelf_payouts{state="scheduled"} 0.0', 'fairshelf_payouts{state="failed_last_day"} 0.0',
+                 "fairshelf_payouts_oldest_due_seconds 0.0", "fairshelf_sales_not_credited 0.0"):
+        assert line in text
 
 
 def test_static_files_and_vendored_htmx(client):
