@@ -15,6 +15,7 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.catalog.models import Creator
 from app.checkout.gateway import Gateway, TransferFailed
+from app.db.engine import driver_connection
 from app.payouts import ledger, queue
 from app.payouts.ledger import AVAILABLE
 from app.payouts.models import PAYOUT_STATES, Payout
@@ -147,11 +148,7 @@ async def _stop(db: AsyncSession, gateway: Gateway, mailer: Any, actor: int, pay
             return transfer
     await db.execute(text("UPDATE payouts SET state = 'canceled', canceled_at = now(), failure_reason = :why "
                           "WHERE id = :id"), {"id": payout.id, "why": "Canceled by Fairshelf: " + reason[:400]})
-    await db.execute(text(
-        "INSERT INTO ledger_entries (creator_id, currency, kind, amount_cents, available_at, payout_id, key, memo) "
-        "VALUES (:creator, :currency, 'payout_reversal', :amount, now(), :id, :key, 'payout canceled')"),
-        {"creator": payout.creator_id, "currency": payout.currency, "amount": payout.amount_cents, "id": payout.id,
-         "key": f"payout_return:{payout.id}"})
+    await queue.return_money(await driver_connection(db), payout.id, "payout canceled")
     await queue.tell_creator(db, payout.id, mailer)
     await audit.record(db, actor, "payout.cancel", f"payout:{payout.public_id}", reason,
                        amount_cents=payout.amount_cents)

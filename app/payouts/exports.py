@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.payouts.ledger import ENTRY_COLUMNS
+from app.payouts.ledger import ENTRY_LINES
 
 BATCH = 1000
 
@@ -66,10 +66,7 @@ EXPORTS = {
     ),
     "ledger": Export(
         ("entry", "created", "kind", "amount", "gross", "currency", "available", "memo", "order", "item", "payout"),
-        f"""SELECT {ENTRY_COLUMNS} FROM ledger_entries l
-            LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN items i ON i.id = o.item_id
-            LEFT JOIN payouts p ON p.id = l.payout_id
-            WHERE l.creator_id = :creator ORDER BY l.id""",
+        f"{ENTRY_LINES} ORDER BY l.id",
         lambda r: [str(r.id), cell(r.created_at), r.kind, cents(r.amount_cents), cents(r.gross_cents), r.currency,
                    cell(r.available_at), cell(r.memo), cell(r.order_id), cell(r.item_title), cell(r.payout_id)],
     ),

@@ -119,18 +119,20 @@ async def earnings(db: AsyncSession, creator_id: int, currency: str, now: dateti
 
 
 async def recent_entries(db: AsyncSession, creator_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    rows = await db.execute(text(f"""
-        SELECT {ENTRY_COLUMNS} FROM ledger_entries l
-        LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN items i ON i.id = o.item_id
-        LEFT JOIN payouts p ON p.id = l.payout_id
-        WHERE l.creator_id = :creator ORDER BY l.id DESC LIMIT :limit
-    """), {"creator": creator_id, "limit": limit})
+    rows = await db.execute(text(f"{ENTRY_LINES} ORDER BY l.id DESC LIMIT :limit"),
+                            {"creator": creator_id, "limit": limit})
     return [dict(r._mapping) for r in rows]
 
 
 # What a ledger line shows (the dashboard's recent entries and the CSV export): the entry and what caused it.
 ENTRY_COLUMNS = ("l.id, l.created_at, l.kind, l.amount_cents, l.gross_cents, l.currency, l.available_at, l.memo, "
                  "o.public_id AS order_id, i.title AS item_title, p.public_id AS payout_id")
+ENTRY_LINES = f"""
+    SELECT {ENTRY_COLUMNS} FROM ledger_entries l
+    LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN items i ON i.id = o.item_id
+    LEFT JOIN payouts p ON p.id = l.payout_id
+    WHERE l.creator_id = :creator
+"""
 
 
 # Digits with an optional thousands separator in its proper places ("1,000.00"); a decimal comma ("12,50") is

@@ -261,10 +261,15 @@ async def fail(db: AsyncSession, payout_id: int, reason: str, error: str, mailer
     cursor = await conn.execute(_FAILED, {"id": payout_id, "reason": reason, "error": error, "worker": worker_id})
     if await cursor.fetchone() is None:
         return False
-    await conn.execute(_RETURN, {"id": payout_id, "memo": reason[:500]})
+    await return_money(conn, payout_id, reason)
     if mailer is not None:
         await tell_creator(db, payout_id, mailer)
     return True
+
+
+async def return_money(conn: psycopg.AsyncConnection[Any], payout_id: int, memo: str) -> None:
+    """The ledger side of a payout that will not be sent (failed or canceled): its amount back, once."""
+    await conn.execute(_RETURN, {"id": payout_id, "memo": memo[:500]})
 
 
 async def tell_creator(db: AsyncSession, payout_id: int, mailer: Any) -> None:
